@@ -1,0 +1,21 @@
+# DistilDoc reproduction: the whole paper as one Snakemake DAG.
+#   snakemake --cores 8 all                      # the embedded default preset
+#   snakemake --cores 2 --config preset=smoke all
+# The configuration (params.yaml) is validated against workflow/schemas/config.schema.yaml before
+# any job runs. Outputs go to data/<preset>/ and results/<preset>/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        ALL_TARGETS,
+    default_target: True

@@ -1,0 +1,71 @@
+"""Load and validate the pipeline configuration (`params.yaml`) against its JSON Schema.
+
+The configuration holds a `preset` name and a `presets` mapping; every stage reads the selected
+preset's section. Validation happens before any job runs and fails with messages that name the
+offending key and the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration that does not match the schema or names an unknown preset."""
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<root>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _path(error)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(f"{where}.{k}" if where != "<root>" else k for k in extra)
+        return f"unknown key(s) {keys}; allowed keys here: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return f"{where}: value {error.instance!r} is not allowed; allowed values: {', '.join(map(str, error.validator_value))}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}"
+
+
+def load_schema(schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
+    with open(schema_path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """Validate the whole config; return the selected preset's section (with `name` added).
+
+    Raises ConfigError listing every problem, each naming its key path."""
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  - ".join(_describe(e) for e in errors)
+        raise ConfigError(f"invalid configuration ({len(errors)} problem(s)):\n  - {lines}")
+    preset = config["preset"]
+    presets = config["presets"]
+    if preset not in presets:
+        raise ConfigError(f"unknown preset {preset!r}; allowed values: {', '.join(presets)}")
+    return {"name": preset, **presets[preset]}
+
+
+def load_config(params_path: str | Path, preset: str | None = None,
+                schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """Read `params.yaml`, optionally override the preset, validate, and return the preset section."""
+    with open(params_path, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    if preset is not None:
+        config["preset"] = preset
+    return validate_config(config, schema_path)
