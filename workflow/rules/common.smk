@@ -16,6 +16,9 @@ SEED = CFG["seed"]
 GPUS = CFG["device"]["gpus"]
 SYNTHETIC = CFG["data"]["source"] == "synthetic"
 
+# the software environment of every rule (pyproject.toml pins, installed by pip)
+ENV = "../../environment.yml"
+
 # every stage appends its final targets here; `rule all` asks for them all
 ALL_TARGETS = []
 

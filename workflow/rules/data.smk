@@ -27,6 +27,8 @@ rule synthetic_split:
     threads: 1
     message:
         "Rendering synthetic {wildcards.dataset}/{wildcards.split} ({params.n_per_class} pages per class)"
+    conda:
+        ENV
     script:
         "../scripts/generate_synthetic.py"
 
@@ -49,6 +51,8 @@ rule student_subset:
     threads: 1
     message:
         "Student subset: first {params.train_per_class}/{params.val_per_class} per class after a seed-{params.seed} shuffle"
+    conda:
+        ENV
     script:
         "../scripts/make_subset.py"
 
@@ -61,14 +65,14 @@ rule data_summary:
         json=f"{RES}/data/summary.json",
         csv=f"{RES}/data/summary.csv",
         md=f"{RES}/data/summary.md",
-        figure=f"{RES}/figures/synthetic_pages.png",
-    params:
-        root=SYN,
+        figure=f"{RES}/data/synthetic_pages.png",
     log:
         f"{LOGS}/data/summary.log",
     threads: 1
     message:
         "Summarising the {PRESET} datasets"
+    conda:
+        ENV
     script:
         "../scripts/data_summary.py"
 
@@ -87,6 +91,8 @@ else:
         retries: 1
         message:
             "Downloading {wildcards.name} into data/raw/{wildcards.name}"
+        conda:
+            ENV
         script:
             "../scripts/download_dataset.py"
 
@@ -105,6 +111,8 @@ else:
         retries: 1
         message:
             "Downloading RVL-CDIP (38.8 GB) into data/raw/rvl_cdip"
+        conda:
+            ENV
         script:
             "../scripts/download_dataset.py"
 

@@ -11,4 +11,4 @@ inp, out = snakemake.input, snakemake.output  # noqa: F821
 df = summarise_manifests(list(inp.manifests))
 subset_lines = Path(inp.subset).read_text().splitlines()
 write_summary(df, Path(out.json), Path(out.csv), Path(out.md), extra={"student_subset_train": len(subset_lines)})
-contact_sheet(Path(snakemake.params.root), Path(out.figure))  # noqa: F821
+contact_sheet(Path(inp.manifests[0]).parents[1], Path(out.figure))  # .../synthetic

@@ -470,10 +470,14 @@ def questionnaire(cv: PageCanvas) -> None:
         if not fl.reserve(cv.line_height(s)):
             break
         cx = fl.x + 14
+        option_boxes = []
         for o in opts:
             cv.checkbox(cx, fl.y + 2, s - 2, rng.random() < 0.3)
-            cv.text_line(cx + s + 2, fl.y, o, s)
+            option_boxes.append(cv.text_line(cx + s + 2, fl.y, o, s))
             cx += s + 14 + cv.text_width(o, s)
+        drawn = [b for b in option_boxes if b is not None]
+        if drawn:
+            cv.region("Text", (fl.x + 14, min(b[1] for b in drawn), max(b[2] for b in drawn), max(b[3] for b in drawn)))
         fl.y += cv.line_height(s) + 6
         if not asked and rng.random() < 0.5:
             cv.ask(f"What is the first option offered for question {q}?", opts[0], ["form"])

@@ -1,0 +1,32 @@
+# Two-command quick start (see README): `make pipeline` and `make test` each create the virtual
+# environment first when it is missing or out of date with pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+CORES  ?= all
+PRESET ?= default
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup pipeline test smoke lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+pipeline: setup
+	$(BIN)/snakemake --cores $(CORES) --config preset=$(PRESET) all
+
+smoke: setup
+	$(BIN)/snakemake --cores $(CORES) --config preset=smoke all
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results/ data/smoke data/default logs/ .snakemake/

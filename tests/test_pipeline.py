@@ -1,0 +1,116 @@
+"""End to end: the smoke preset through Snakemake and DVC in a scratch copy of the repository, the
+Snakemake linter, and configuration errors that must stop the DAG before any job runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# what a scratch project needs: the workflow definition (the library is installed in the venv)
+PROJECT_FILES = ["Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", "environment.yml", "pyproject.toml"]
+PROJECT_DIRS = ["workflow", ".dvc", "src"]
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in PROJECT_FILES:
+        shutil.copy2(REPO / f, dest / f)
+    for d in PROJECT_DIRS:
+        shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
+    return dest
+
+
+def _set_preset(project: Path, preset: str) -> None:
+    params = project / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("\npreset: default\n", f"\npreset: {preset}\n", 1))
+    assert yaml.safe_load(params.read_text())["preset"] == preset
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory) -> Path:
+    """A scratch project in which the smoke DAG has run once through Snakemake."""
+    project = _copy_project(tmp_path_factory.mktemp("smoke") / "project")
+    res = _run([str(BIN / "snakemake"), "--cores", "2", "--config", "preset=smoke", "all"], project)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return project
+
+
+@pytest.mark.slow
+def test_smoke_dag_produces_the_data_stage(smoke_project: Path) -> None:
+    summary = json.loads((smoke_project / "results/smoke/data/summary.json").read_text())
+    params = yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]["data"]
+    sizes = params["synthetic"]
+    n_classes = {"rvl": 16, "rvl_n": 12, "tobacco": 10}
+    expected = sum(n * n_classes[ds] for ds, splits in sizes.items() if ds in n_classes for n in splits.values())
+    assert summary["totals"]["pages"] == expected
+    assert summary["student_subset_train"] == 16 * params["student_subset"]["train_per_class"]
+    assert (smoke_project / "results/smoke/data/synthetic_pages.png").stat().st_size > 10_000
+    assert (smoke_project / "logs/smoke/data/synthetic_rvl_train.log").read_text().strip()
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(smoke_project: Path) -> None:
+    res = _run([str(BIN / "snakemake"), "--cores", "2", "--config", "preset=smoke", "all", "-n"], smoke_project)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_dvc_repro_then_up_to_date(smoke_project: Path) -> None:
+    assert _run(["git", "init", "-q"], smoke_project).returncode == 0
+    _set_preset(smoke_project, "smoke")
+    first = _run([str(BIN / "dvc"), "repro"], smoke_project)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert (smoke_project / "dvc.lock").is_file()
+    second = _run([str(BIN / "dvc"), "repro"], smoke_project)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Data and pipelines are up to date" in second.stdout, second.stdout
+    metrics = _run([str(BIN / "dvc"), "metrics", "show", "--json"], smoke_project)
+    assert metrics.returncode == 0 and "totals" in metrics.stdout
+
+
+def test_snakemake_lint_is_clean() -> None:
+    res = _run([str(BIN / "snakemake"), "--lint"], REPO, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Lints for" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    "mutate,expected",
+    [
+        (lambda c: c["presets"]["smoke"]["data"].update(synthtic={}), "presets.smoke.data.synthtic"),
+        (lambda c: c.update(prest="smoke"), "prest"),
+        (lambda c: c["presets"]["smoke"].update(seed="zero"), "presets.smoke.seed"),
+        (lambda c: c.update(preset="smok"), "allowed values: smoke, default, paper"),
+    ],
+    ids=["misspelled-nested-key", "misspelled-top-key", "wrong-type", "unknown-preset"],
+)
+def test_bad_config_fails_before_any_job(tmp_path: Path, mutate, expected: str) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    for f in ("Snakefile",):
+        shutil.copy2(REPO / f, project / f)
+    shutil.copytree(REPO / "workflow", project / "workflow")
+    config = yaml.safe_load((REPO / "params.yaml").read_text())
+    config["preset"] = "smoke"
+    mutate(config)
+    (project / "params.yaml").write_text(yaml.safe_dump(config))
+    res = _run([str(BIN / "snakemake"), "--cores", "1", "all"], project, timeout=120)
+    assert res.returncode != 0
+    assert expected in res.stderr + res.stdout
+    assert not (project / "data").exists() and not (project / "results").exists()
