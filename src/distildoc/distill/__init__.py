@@ -1,0 +1,29 @@
+"""Knowledge-distillation methods for the classification half of DistilDoc.
+
+Importing this package registers every method::
+
+    from distildoc.distill import available_methods, get_method, build_method, ModelOutputs
+    method = get_method("ce_kd")()                     # τ = 2.5, α = 0.5
+    losses = method(student_outputs, teacher_outputs, labels)   # {"ce", "kd", "loss"}
+    logits = method.predict(student_outputs)
+"""
+
+from . import ce, ce_distildoc, ce_kd, fitnet, mse, nkd, simkd  # noqa: F401  (registration)
+from .base import OUTPUT_FIELDS, DistillMethod, ModelDims, ModelOutputs, require_output, tokens_to_map
+from .ce import CrossEntropy
+from .ce_distildoc import CEDistilDoc
+from .ce_kd import CEKD
+from .fitnet import ConvReg, FitNet
+from .losses import feature_mse, hcl_loss, kd_kl, logit_mse, nkd_loss
+from .mse import LogitMSE
+from .nkd import NKD
+from .registry import available_methods, build_method, get_method, register_method
+from .simkd import SimKDClsMLP, SimKDCNN, SimKDIdentity
+
+__all__ = [
+    "OUTPUT_FIELDS", "DistillMethod", "ModelDims", "ModelOutputs", "require_output", "tokens_to_map",
+    "available_methods", "build_method", "get_method", "register_method",
+    "kd_kl", "logit_mse", "feature_mse", "nkd_loss", "hcl_loss",
+    "CrossEntropy", "CEDistilDoc", "CEKD", "LogitMSE", "NKD", "ConvReg", "FitNet",
+    "SimKDClsMLP", "SimKDCNN", "SimKDIdentity",
+]
