@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 pipeline: setup
-	$(BIN)/snakemake --cores $(CORES) --config preset=$(PRESET) all
+	$(BIN)/snakemake --cores $(CORES) all --config preset=$(PRESET)
 
 smoke: setup
-	$(BIN)/snakemake --cores $(CORES) --config preset=smoke all
+	$(BIN)/snakemake --cores $(CORES) all --config preset=smoke
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

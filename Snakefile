@@ -1,6 +1,6 @@
 # DistilDoc reproduction: the whole paper as one Snakemake DAG.
 #   snakemake --cores 8 all                      # the embedded default preset
-#   snakemake --cores 2 --config preset=smoke all
+#   snakemake --cores 2 all --config preset=smoke   (targets before --config: it takes every later word)
 # The configuration (params.yaml) is validated against workflow/schemas/config.schema.yaml before
 # any job runs. Outputs go to data/<preset>/ and results/<preset>/.
 from snakemake.utils import min_version

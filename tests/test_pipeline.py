@@ -45,7 +45,7 @@ def _set_preset(project: Path, preset: str) -> None:
 def smoke_project(tmp_path_factory) -> Path:
     """A scratch project in which the smoke DAG has run once through Snakemake."""
     project = _copy_project(tmp_path_factory.mktemp("smoke") / "project")
-    res = _run([str(BIN / "snakemake"), "--cores", "2", "--config", "preset=smoke", "all"], project)
+    res = _run([str(BIN / "snakemake"), "--cores", "2", "all", "--config", "preset=smoke"], project)
     assert res.returncode == 0, res.stderr[-4000:]
     return project
 
@@ -65,7 +65,7 @@ def test_smoke_dag_produces_the_data_stage(smoke_project: Path) -> None:
 
 @pytest.mark.slow
 def test_second_run_has_nothing_to_do(smoke_project: Path) -> None:
-    res = _run([str(BIN / "snakemake"), "--cores", "2", "--config", "preset=smoke", "all", "-n"], smoke_project)
+    res = _run([str(BIN / "snakemake"), "--cores", "2", "-n", "all", "--config", "preset=smoke"], smoke_project)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Nothing to be done" in res.stdout + res.stderr
 
