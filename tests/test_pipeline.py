@@ -109,7 +109,7 @@ def test_bad_config_fails_before_any_job(tmp_path: Path, mutate, expected: str) 
     config = yaml.safe_load((REPO / "params.yaml").read_text())
     config["preset"] = "smoke"
     mutate(config)
-    (project / "params.yaml").write_text(yaml.safe_dump(config))
+    (project / "params.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     res = _run([str(BIN / "snakemake"), "--cores", "1", "all"], project, timeout=120)
     assert res.returncode != 0
     assert expected in res.stderr + res.stdout

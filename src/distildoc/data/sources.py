@@ -1,0 +1,389 @@
+"""Registry of the real datasets of the ``paper`` preset, and a verifying, resumable downloader.
+
+Every :class:`DatasetSource` names where its files come from (URL, or Hugging Face dataset id +
+revision), what they must be (size and sha256 **where published**; ``None`` means *not published*, said
+again in the entry's ``note``), its licence / terms, and its folder ``data/raw/<name>``.
+
+:func:`download` streams each file with ``urllib`` into ``<dest>/.downloads/<file>.part`` (resuming a
+partial file with an HTTP ``Range`` request when the server allows it), verifies size and sha256,
+then renames it into place atomically or unpacks it (tar / zip, with tarfile's ``data`` filter) into
+the dataset folder, and records ``.downloads/<file>.json`` (URL, bytes, sha256) so a re-run skips it.
+Files without a published checksum get their measured sha256 recorded there, which pins what was used.
+An unreachable URL, an HTTP error, a size or checksum mismatch raise :class:`RuntimeError` naming the
+dataset and the URL. Datasets behind a registration (PRImA) are ``manual``: :func:`download` accepts a
+folder the user filled and otherwise explains what to put there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..utils.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+USER_AGENT = "distildoc-downloader/0.1 (+urllib)"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset.
+
+    Attributes:
+        url: where to fetch it.
+        filename: its path inside the dataset folder (archives: the name it keeps with ``keep_archives``).
+        size: expected bytes, or None when not published.
+        sha256: expected hex digest, or None when not published.
+        extract: unpack this archive (tar/zip) into the dataset folder after verification.
+    """
+
+    url: str
+    filename: str
+    size: int | None = None
+    sha256: str | None = None
+    extract: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A dataset of the paper preset and where its files come from."""
+
+    name: str
+    title: str
+    homepage: str
+    licence: str
+    files: tuple[RemoteFile, ...] = ()
+    hf_dataset: str | None = None
+    revision: str | None = None
+    note: str = ""
+    layout: str = ""
+    manual: bool = False
+    #: folder under the download root (``data/raw/<name>``)
+    folder: str = field(default="")
+
+    def target(self, dest_root: str | os.PathLike = "data/raw") -> Path:
+        return Path(dest_root) / (self.folder or self.name)
+
+
+_HF = "https://huggingface.co/datasets"
+_RRC = "https://datasets.cvc.uab.es/rrc/DocVQA"
+_DUE = "https://applica-public.s3.eu-west-1.amazonaws.com/due/datasets"
+_UCSF_TERMS = "https://www.industrydocuments.ucsf.edu/help/copyright/"
+
+SOURCES: dict[str, DatasetSource] = {s.name: s for s in (
+    DatasetSource(
+        name="rvl_cdip",
+        title="RVL-CDIP (400k document images, 16 classes)",
+        homepage="https://www.cs.cmu.edu/~aharley/rvl-cdip/",
+        hf_dataset="aharley/rvl_cdip",
+        revision="main",
+        licence=f"Images are a subset of IIT-CDIP / the UCSF Legacy Tobacco Document Library; terms: {_UCSF_TERMS}. "
+                "Research use.",
+        files=(
+            RemoteFile(f"{_HF}/aharley/rvl_cdip/resolve/main/data/rvl-cdip.tar.gz", "rvl-cdip.tar.gz",
+                       38_762_320_458, "3577e655813922098cd776422479017be37612ec17a65076b1b62199bf8b28a2",
+                       extract=True),
+            RemoteFile(f"{_HF}/aharley/rvl_cdip/resolve/main/data/train.txt", "labels/train.txt",
+                       13_730_846, "8d25bf09a99d8691883dfebbc783046fb963437ce90b313ad0b81cab451fc17b"),
+            RemoteFile(f"{_HF}/aharley/rvl_cdip/resolve/main/data/val.txt", "labels/val.txt",
+                       1_716_111, "748483211bda619ab5fc3d395bd7dbfb6cac025753a13fc6abe500280e4e963a"),
+            RemoteFile(f"{_HF}/aharley/rvl_cdip/resolve/main/data/test.txt", "labels/test.txt",
+                       1_717_144, "97699c1c56425c4482632742381289b7bf855c23cd020253d7cb29df638ba1a3"),
+        ),
+        note="Sizes and sha256 are the ones published in huggingface/datasets' dataset_infos.json for "
+             "rvl_cdip (URLs then under datasets/rvl_cdip, now aharley/rvl_cdip). Revision 'main' is not a "
+             "commit hash; the checksums pin the content instead. test.txt line 33670 (index 33669) names "
+             "an unreadable image.",
+        layout="images/<...>.tif (label-file paths are relative to images/), labels/{train,val,test}.txt",
+    ),
+    DatasetSource(
+        name="rvl_cdip_n",
+        title="RVL-CDIP-N (out-of-distribution test set, 12 of the 16 classes)",
+        homepage="https://github.com/gxlarson/rvl-cdip-ood",
+        hf_dataset="jordyvl/RVL-CDIP-N",
+        revision="main",
+        licence="CC BY-NC 3.0 per the NeurIPS 2022 datasets-track entry (the HF card says cc-by-3.0); "
+                "documents from public web sources, research use.",
+        files=tuple(
+            RemoteFile(f"{_HF}/jordyvl/RVL-CDIP-N/resolve/main/data/{shard}", f"parquet/{shard}")
+            for shard in (
+                "test-00000-of-00005-cef488e4b4dd5501.parquet",
+                "test-00001-of-00005-a29fe609092d15f7.parquet",
+                "test-00002-of-00005-a40cf935141ff044.parquet",
+                "test-00003-of-00005-dfc3810e5fb885f0.parquet",
+                "test-00004-of-00005-45917f075debcae2.parquet",
+            )
+        ),
+        note="No size/sha256 published (None). Shard names are from the HF file listing at main (last seen "
+             "commit ddb0790, full hash not verified). These are parquet shards (image bytes + label), not the "
+             "folder-per-class layout that distildoc.data.rvlcdip.load_rvl_cdip_n reads: that layout is the "
+             "authors' release linked from the homepage (a cloud-drive link, not pinned here).",
+        layout="parquet/test-0000k-of-00005-*.parquet",
+    ),
+    DatasetSource(
+        name="tobacco3482",
+        title="Tobacco-3482 (3,482 document images, 10 classes)",
+        homepage="https://www.kaggle.com/datasets/patrickaudriaz/tobacco3482jpg",
+        hf_dataset="sasa3396/tobacco3482",
+        revision="main",
+        licence=f"Documents from the UCSF Legacy Tobacco Document Library; terms: {_UCSF_TERMS}. Research use.",
+        files=(RemoteFile(f"{_HF}/sasa3396/tobacco3482/resolve/main/data/tobacco3482.tar.gz", "tobacco3482.tar.gz",
+                          extract=True),),
+        note="Third-party mirror (used by other loaders); the original UMD host is offline. No size/sha256 "
+             "published (None); archive layout not verified -- point load_tobacco3482 at the folder that holds "
+             "ADVE/ Email/ ... The split is ours (split_tobacco3482: 800/200/rest, seed 42), not the mirror's.",
+        layout="<class>/<image> after extraction (one folder per class)",
+    ),
+    DatasetSource(
+        name="doclaynet",
+        title="DocLayNet core (80,863 pages, COCO, 11 categories)",
+        homepage="https://github.com/DS4SD/DocLayNet",
+        hf_dataset="ds4sd/DocLayNet",
+        revision=None,
+        licence="CDLA-Permissive-1.0 (IBM).",
+        files=(RemoteFile("https://codait-cos-dax.s3.us.cloud-object-storage.appdomain.cloud/dax-doclaynet/1.0.0/"
+                          "DocLayNet_core.zip", "DocLayNet_core.zip", extract=True),),
+        note="Official IBM download of version 1.0.0 (~28 GB). No size/sha256 published (None). Annotations "
+             "carry 'precedence'; keep precedence 0 (coco.filter_doclaynet_precedence).",
+        layout="COCO/{train,val,test}.json, PNG/<page hash>.png (1025x1025)",
+    ),
+    DatasetSource(
+        name="prima",
+        title="PRImA Layout Analysis Dataset (PAGE XML ground truth)",
+        homepage="https://www.primaresearch.org/datasets/Layout_Analysis",
+        licence="Free for non-commercial research after registration with PRImA Research Lab (University of "
+                "Salford); redistribution not allowed.",
+        manual=True,
+        note="No public direct URL: register at the homepage, download the dataset and unpack it into "
+             "data/raw/prima/ (images + PAGE XML), then re-run. distildoc.data.prima.convert_prima makes COCO.",
+        layout="<page>.tif + <page>.xml (PAGE XML)",
+    ),
+    DatasetSource(
+        name="docvqa",
+        title="SP-DocVQA (single-page DocVQA, 50k questions on 12,767 pages) + DUE OCR",
+        homepage="https://rrc.cvc.uab.es/?ch=17&com=downloads",
+        licence="RRC DocVQA terms (research use; registration at rrc.cvc.uab.es); page images from the UCSF "
+                f"Industry Documents Library ({_UCSF_TERMS}). DUE files: DUE benchmark terms.",
+        files=(
+            RemoteFile(f"{_RRC}/Task1/spdocvqa_qas.zip", "spdocvqa_qas.zip", extract=True),
+            RemoteFile(f"{_RRC}/Task1/spdocvqa_images.tar.gz", "spdocvqa_images.tar.gz", extract=True),
+            RemoteFile(f"{_RRC}/Task1/spdocvqa_ocr.tar.gz", "spdocvqa_ocr.tar.gz", extract=True),
+            RemoteFile(f"{_DUE}/DocVQA.tar.gz", "due_DocVQA.tar.gz", extract=True),
+        ),
+        note="'Direct URL' links of the RRC downloads page (may require being logged in to the RRC portal) and "
+             "the DUE benchmark's public archive. No size/sha256 published (None).",
+        layout="spdocvqa_qas/{train,val,test}_v1.0_withQT.json, spdocvqa_images/*.png, spdocvqa_ocr/*.json, "
+               "DocVQA/documents_content.jsonl (DUE OCR: microsoft_cv, tesseract)",
+    ),
+    DatasetSource(
+        name="infographicvqa",
+        title="InfographicVQA (30k questions on 5.4k infographics) + DUE OCR",
+        homepage="https://rrc.cvc.uab.es/?ch=17&com=downloads",
+        licence="RRC InfographicVQA terms (research use; registration at rrc.cvc.uab.es); infographics collected "
+                "from the web, copyright of their owners. DUE files: DUE benchmark terms.",
+        files=(
+            RemoteFile(f"{_RRC}/Task3/infographicsvqa_qas.zip", "infographicsvqa_qas.zip", extract=True),
+            RemoteFile(f"{_RRC}/Task3/infographicsvqa_images.tar.gz", "infographicsvqa_images.tar.gz", extract=True),
+            RemoteFile(f"{_RRC}/Task3/infographicsvqa_ocr.tar.gz", "infographicsvqa_ocr.tar.gz", extract=True),
+            RemoteFile(f"{_DUE}/InfographicsVQA.tar.gz", "due_InfographicsVQA.tar.gz", extract=True),
+        ),
+        note="URLs as used by public download scripts for the RRC Task 3 files (not verified here) and the DUE "
+             "archive. No size/sha256 published (None).",
+        layout="infographicsvqa_qas/*.json, infographicsvqa_images/*, DUE InfographicsVQA/documents_content.jsonl",
+    ),
+)}
+
+
+def get_source(name: str) -> DatasetSource:
+    """The registry entry of `name`; KeyError lists the known names."""
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(SOURCES)}") from None
+
+
+def list_sources() -> list[DatasetSource]:
+    return list(SOURCES.values())
+
+
+# --------------------------------------------------------------------------------------------- download
+
+
+def _sha256_of(path: Path) -> "hashlib._Hash":
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+    return h
+
+
+def _fetch(source: DatasetSource, rf: RemoteFile, part: Path, timeout: float, progress: bool) -> str:
+    """Stream `rf.url` into `part` (resuming it if possible); returns the sha256 of the whole file."""
+    have = part.stat().st_size if part.exists() else 0
+    if rf.size is not None and have > rf.size:
+        part.unlink()
+        have = 0
+    if rf.size is not None and have == rf.size and have > 0:
+        log.info("%s: %s already fully downloaded", source.name, part.name)
+        return _sha256_of(part).hexdigest()
+    req = urllib.request.Request(rf.url, headers={"User-Agent": USER_AGENT})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # the partial file does not fit the remote one: start over
+            log.info("%s: server refused to resume %s; restarting", source.name, rf.url)
+            part.unlink()
+            return _fetch(source, rf, part, timeout, progress)
+        hint = " (registration / login may be required)" if err.code in (401, 403) else ""
+        raise RuntimeError(f"download of dataset {source.name!r} failed: HTTP {err.code} {err.reason} "
+                           f"for {rf.url}{hint}") from err
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise RuntimeError(f"download of dataset {source.name!r} failed: cannot reach {rf.url}: {reason}") from err
+    with resp:
+        resumed = bool(have) and resp.status == 206
+        hasher = _sha256_of(part) if resumed else hashlib.sha256()
+        if have and not resumed:
+            log.info("%s: server ignored the Range request for %s; restarting", source.name, rf.url)
+        total = rf.size or (have if resumed else 0) + int(resp.headers.get("Content-Length") or 0) or None
+        done = have if resumed else 0
+        if resumed:
+            log.info("%s: resuming %s at byte %d", source.name, rf.filename, have)
+        try:
+            with part.open("ab" if resumed else "wb") as fh, tqdm(
+                total=total, initial=done, unit="B", unit_scale=True, desc=f"{source.name}/{rf.filename}",
+                disable=not progress,
+            ) as bar:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    fh.write(block)
+                    hasher.update(block)
+                    bar.update(len(block))
+        except OSError as err:  # socket timeout / reset mid-stream: the part file stays for a resume
+            raise RuntimeError(f"download of dataset {source.name!r} interrupted reading {rf.url}: {err} "
+                               f"(partial file kept at {part})") from err
+    return hasher.hexdigest()
+
+
+def _verify(source: DatasetSource, rf: RemoteFile, part: Path, digest: str) -> None:
+    size = part.stat().st_size
+    if rf.size is not None and size != rf.size:
+        part.unlink()
+        raise RuntimeError(f"download of dataset {source.name!r}: {rf.url} gave {size} bytes, expected {rf.size}")
+    if rf.sha256 is not None and digest != rf.sha256.lower():
+        part.unlink()
+        raise RuntimeError(f"download of dataset {source.name!r}: sha256 mismatch for {rf.url}: "
+                           f"got {digest}, expected {rf.sha256}")
+    if rf.sha256 is None:
+        log.warning("%s: %s has no published sha256; measured %s (%d bytes), recorded", source.name,
+                    rf.filename, digest, size)
+
+
+def _extract(source: DatasetSource, archive: Path, dest: Path) -> list[str]:
+    """Unpack a tar (any compression) or zip archive into `dest`; returns the top-level names."""
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive, "r:*") as tar:
+            names = tar.getnames()
+            tar.extractall(dest, filter="data")
+    elif zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            zf.extractall(dest)
+    else:
+        raise RuntimeError(f"dataset {source.name!r}: {archive.name} is neither a tar nor a zip archive")
+    tops = sorted({n.split("/", 1)[0] for n in names if n and not n.startswith(("/", ".."))})
+    log.info("%s: extracted %d members of %s into %s (top level: %s)", source.name, len(names), archive.name, dest,
+             ", ".join(tops[:10]))
+    return tops
+
+
+def _record_name(filename: str) -> str:
+    return filename.replace("/", "__")
+
+
+def download(
+    name: str | DatasetSource,
+    dest_root: str | os.PathLike = "data/raw",
+    *,
+    timeout: float = 60.0,
+    keep_archives: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Fetch, verify and place every file of a dataset under ``dest_root/<name>``.
+
+    Args:
+        name: a registry name (:data:`SOURCES`) or a :class:`DatasetSource`.
+        dest_root: the download root (the pipeline uses ``data/raw``).
+        timeout: seconds a connection or a read may stall before failing (no hang on a dead host).
+        keep_archives: keep extracted archives (under their ``filename``) instead of deleting them.
+        progress: tqdm progress bars.
+
+    Returns:
+        The files placed and the top-level paths extracted (already-complete files are included).
+
+    Raises:
+        RuntimeError: naming the dataset and URL, for an unreachable host, an HTTP error, a size or sha256
+            mismatch, or a ``manual`` dataset whose folder is still empty.
+    """
+    source = get_source(name) if isinstance(name, str) else name
+    dest = source.target(dest_root)
+    if source.manual:
+        present = [p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(".")] if dest.is_dir() else []
+        if not present:
+            raise RuntimeError(f"dataset {source.name!r} cannot be downloaded automatically: {source.note} "
+                               f"Homepage: {source.homepage}. Expected folder: {dest}")
+        log.info("%s: manual dataset present (%d files in %s)", source.name, len(present), dest)
+        return [dest]
+    state = dest / ".downloads"
+    state.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for rf in source.files:
+        record_path = state / f"{_record_name(rf.filename)}.json"
+        final = dest / rf.filename
+        if record_path.is_file():
+            rec = read_json(record_path)
+            if rec.get("url") == rf.url and (rf.sha256 is None or rec.get("sha256") == rf.sha256):
+                log.info("%s: %s already downloaded (%s)", source.name, rf.filename, rec.get("sha256"))
+                written += [dest / t for t in rec.get("extracted", [])] or [final]
+                continue
+        part = state / f"{_record_name(rf.filename)}.part"
+        log.info("%s: downloading %s -> %s", source.name, rf.url, final)
+        digest = _fetch(source, rf, part, timeout, progress)
+        _verify(source, rf, part, digest)
+        size = part.stat().st_size
+        extracted: list[str] = []
+        if rf.extract:
+            extracted = _extract(source, part, dest)
+            if keep_archives:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(part, final)
+            else:
+                part.unlink()
+            written += [dest / t for t in extracted]
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, final)
+            written.append(final)
+        write_json(record_path, {"dataset": source.name, "url": rf.url, "filename": rf.filename, "bytes": size,
+                                 "sha256": digest, "published_sha256": rf.sha256, "extracted": extracted})
+        log.info("%s: %s ok (%d bytes, sha256 %s)", source.name, rf.filename, size, digest)
+    return written
+
+
+def remove_partial(name: str | DatasetSource, dest_root: str | os.PathLike = "data/raw") -> None:
+    """Delete a dataset's bookkeeping (``.downloads``), forcing a fresh download of every file."""
+    source = get_source(name) if isinstance(name, str) else name
+    shutil.rmtree(source.target(dest_root) / ".downloads", ignore_errors=True)

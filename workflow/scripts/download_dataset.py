@@ -1,0 +1,65 @@
+"""Download one real dataset of the paper preset into data/raw/<name>/ (distildoc.data.sources).
+
+Snakemake: ``params.name`` is the registry name, ``output[0]`` the marker file ``data/raw/<name>/.complete``
+(its folder's parent is the download root). Stand-alone: ``python workflow/scripts/download_dataset.py NAME DEST``
+downloads into ``DEST/NAME`` and writes ``DEST/NAME/.complete``. The marker records what was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from distildoc.data.sources import download, get_source
+from distildoc.utils.io import write_json
+
+log = logging.getLogger("distildoc")
+
+
+def run(name: str, dest_root: Path, marker: Path) -> list[Path]:
+    """Download `name` under `dest_root` and write the marker file listing what was placed."""
+    source = get_source(name)
+    log.info("downloading %s (%s) into %s", name, source.title, source.target(dest_root))
+    written = download(source, dest_root)
+    for path in written:
+        log.info("wrote %s", path)
+    write_json(marker, {
+        "dataset": name,
+        "title": source.title,
+        "homepage": source.homepage,
+        "licence": source.licence,
+        "hf_dataset": source.hf_dataset,
+        "revision": source.revision,
+        "files": [{"url": f.url, "filename": f.filename, "size": f.size, "sha256": f.sha256} for f in source.files],
+        "written": [str(p) for p in written],
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    log.info("%s complete -> %s", name, marker)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="dataset name from distildoc.data.sources.SOURCES")
+    parser.add_argument("dest", type=Path, help="download root (the pipeline uses data/raw)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(args.name, args.dest, get_source(args.name).target(args.dest) / ".complete")
+    except (KeyError, RuntimeError) as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if "snakemake" in globals():
+    from distildoc.utils.runtime import init_script
+
+    init_script(snakemake)  # noqa: F821 - injected by Snakemake
+    _marker = Path(snakemake.output[0])  # noqa: F821
+    run(snakemake.params.name, _marker.parent.parent, _marker)  # noqa: F821
+elif __name__ == "__main__":
+    sys.exit(main())
