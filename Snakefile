@@ -13,6 +13,8 @@ configfile: "params.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/dic_common.smk"
+include: "workflow/rules/dic.smk"
 
 
 rule all:

@@ -1,0 +1,142 @@
+"""Document image classification jobs of the paper's grid: one teacher, one (teacher, student) pair.
+
+Each job writes run folders with `metrics.json` (schema in `distildoc.report.dic`), `logits_<split>.npz`
+(logits, labels, ids) and a self-contained artefact (`artefact.json`, `model.safetensors`,
+`method.safetensors`) that `distildoc.train.classification.load_classifier` rebuilds for inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..data.tensors import TensorSplit
+from ..distill import build_method
+from ..models.classification import ModelSpec, build_model, count_parameters
+from ..models.registry import get_spec
+from ..utils.io import write_json
+from .classification import (
+    TeacherCache,
+    TrainConfig,
+    fit,
+    load_classifier,
+    predict_logits,
+    save_classifier,
+    split_metrics,
+    write_logits,
+)
+
+log = logging.getLogger(__name__)
+
+NUM_CLASSES = {"rvl": 16, "tobacco": 10}
+
+
+def role_spec(role: str, dataset: str, dic_cfg: dict, init: str = "random") -> ModelSpec:
+    """The concrete model for a role in this preset (`dic.archs`), sized for the dataset's classes."""
+    spec = get_spec(role, dic_cfg["archs"], num_classes=NUM_CLASSES[dataset], img_size=dic_cfg["img_size"])
+    hub = dic_cfg.get("teacher_weights", {}).get(dataset, {})
+    if spec.is_teacher and role in hub:
+        spec = spec.replace(name=hub[role])
+    if not spec.is_teacher:
+        spec = spec.replace(pretrained=(init == "pretrained") and spec.pretrained)
+    return spec
+
+
+def _evaluate(run_dir: Path, model, method, splits: dict[str, TensorSplit], eval_bs: int) -> dict:
+    out = {}
+    for name, split in splits.items():
+        logits = predict_logits(model, method, split, eval_bs)
+        write_logits(run_dir / f"logits_{name}.npz", logits, split)
+        out[name] = split_metrics(logits, split)
+        log.info("%s %s: acc %.4f ece %.4f aurc %.4f", run_dir.name, name, out[name]["accuracy"], out[name]["ece"],
+                 out[name]["aurc"])
+    return out
+
+
+def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, train: TensorSplit,
+                  val: TensorSplit, eval_splits: dict[str, TensorSplit], init_from: str | Path | None = None) -> dict:
+    """Fine-tune (or, with 0 epochs, take as published) a teacher; evaluate it on `eval_splits`."""
+    run_dir = Path(run_dir)
+    tcfg = dic_cfg["teacher_finetune" if init_from else "teacher"]
+    spec = role_spec(role, dataset, dic_cfg)
+    if init_from is not None:  # e.g. a Tobacco teacher starts from the RVL-CDIP teacher (head re-initialised)
+        src = ModelSpec.from_dict({**_artefact_spec(init_from)})
+        spec = src.replace(num_classes=NUM_CLASSES[dataset])
+    model = build_model(spec)
+    method = build_method("ce")
+    cfg = TrainConfig(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], lr=tcfg["lr"],
+                      weight_decay=tcfg["weight_decay"], warmup_frac=tcfg["warmup_frac"], seed=dic_cfg["seeds"][0],
+                      eval_batch_size=dic_cfg["eval_batch_size"])
+    runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
+    history: list = []
+    if cfg.epochs > 0:
+        res = fit(model, method, train, val, cfg)
+        runtime = {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
+                   "epochs": cfg.epochs, "best_epoch": res.best_epoch}
+        history = res.history
+    save_classifier(run_dir, model, method, "ce", {}, None, model.dims(), None)
+    metrics = {"dataset": dataset, "role": "teacher", "teacher": role, "student": None, "method": "supervised",
+               "init": "pretrained" if spec.pretrained else "random", "seed": cfg.seed,
+               "splits": _evaluate(run_dir, model, method, eval_splits, cfg.eval_batch_size),
+               "runtime": runtime, "params": count_parameters(model), "hparams": dict(tcfg), "history": history}
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _artefact_spec(run_dir: str | Path) -> dict:
+    from ..utils.io import read_json
+
+    run_dir = Path(run_dir)
+    spec = dict(read_json(run_dir / "artefact.json")["model_spec"])
+    spec["checkpoint"] = str(run_dir / spec["checkpoint"])
+    return spec
+
+
+def batch_size_for(student: str, method: str, dic_cfg: dict) -> int:
+    """`dic.batch_size_overrides`: "student/method" beats "student" beats the recipe's batch size."""
+    over = dic_cfg.get("batch_size_overrides", {})
+    return int(over.get(f"{student}/{method}", over.get(student, dic_cfg["student"]["batch_size"])))
+
+
+def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | None, student_role: str,
+                   init: str, seed: int, dic_cfg: dict, train: TensorSplit, val: TensorSplit,
+                   eval_splits: dict[str, TensorSplit], cache_train: TeacherCache | None,
+                   cache_val: TeacherCache | None) -> dict[str, dict]:
+    """Train one student per method in `out_dirs` (method -> run folder) against one teacher."""
+    teacher_model = teacher_spec = tdims = None
+    if teacher_dir is not None:
+        teacher_model, _ = load_classifier(teacher_dir)
+        teacher_spec = teacher_model.spec
+        tdims = teacher_model.dims()
+    teacher_role = teacher_spec.role if teacher_spec else None
+    results = {}
+    for method_key, run_dir in out_dirs.items():
+        torch.manual_seed(seed)
+        model = build_model(role_spec(student_role, dataset, dic_cfg, init))
+        sdims = model.dims()
+        hparams = dict(dic_cfg["methods"].get(method_key, {}))
+        head = teacher_model.classifier_head() if teacher_model is not None else None
+        method = build_method(method_key, sdims, tdims, head, **hparams)
+        if method.needs_teacher and cache_train is None:
+            raise ValueError(f"method {method_key} needs teacher outputs but no teacher was given for {run_dir}")
+        scfg = dic_cfg["student"]
+        cfg = TrainConfig(epochs=scfg["epochs"], batch_size=batch_size_for(student_role, method_key, dic_cfg),
+                          lr=scfg["lr"], weight_decay=scfg["weight_decay"], warmup_frac=scfg["warmup_frac"],
+                          seed=seed, eval_batch_size=dic_cfg["eval_batch_size"])
+        log.info("training %s -> %s with %s (batch %d, %d epochs)", teacher_role, student_role, method_key,
+                 cfg.batch_size, cfg.epochs)
+        res = fit(model, method, train, val, cfg, cache_train, cache_val)
+        save_classifier(run_dir, model, method, method_key, hparams, teacher_spec, sdims, tdims)
+        metrics = {"dataset": dataset, "role": "student", "teacher": teacher_role, "student": student_role,
+                   "method": method_key, "init": init, "seed": seed,
+                   "splits": _evaluate(Path(run_dir), model, method, eval_splits, cfg.eval_batch_size),
+                   "runtime": {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
+                               "epochs": cfg.epochs, "best_epoch": res.best_epoch},
+                   "params": count_parameters(model), "hparams": hparams, "history": res.history,
+                   "batch_size": cfg.batch_size, "recipe": asdict(cfg)}
+        write_json(Path(run_dir) / "metrics.json", metrics)
+        results[method_key] = metrics
+    return results

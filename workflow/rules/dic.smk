@@ -1,0 +1,117 @@
+# Document image classification (the paper's Tables 6, 9, 10-12, 15, 18-19): decode splits once,
+# train teachers (each caches its outputs on the student splits), train students per (teacher,
+# student) pair with every method of the grid, then write the tables.
+
+
+wildcard_constraints:
+    teacher="ViT-B|DiT-B|R101",
+    pteacher="ViT-B|DiT-B|R101|none",
+    student="ViT-S|ViT-T|R50",
+    dsname="rvl|tobacco",
+    init="pretrained|random",
+    seed=r"\d+",
+
+
+# splits decoded together (one process per group: importing torch costs more than decoding)
+DECODE_GROUPS = {
+    "rvl": ["rvl_train", "rvl_val", "rvl_test", "rvl_subtrain", "rvl_subval"],
+    "rvl_n": ["rvl_n_test"],
+    "tobacco": ["tobacco_train", "tobacco_val", "tobacco_test"],
+}
+
+
+for _group, _names in DECODE_GROUPS.items():
+
+    rule:
+        name:
+            f"dic_decode_{_group}"
+        input:
+            labels=[DIC_SPLITS[n][0] for n in _names],
+            images=sorted({DIC_SPLITS[n][2] for n in _names}),
+        output:
+            [tensor_path(n) for n in _names],
+        params:
+            roots=[DIC_SPLITS[n][1] for n in _names],
+            size=SIZE,
+        log:
+            f"{LOGS}/dic/decode_{_group}.log",
+        threads: 1
+        conda:
+            ENV
+        message:
+            f"Decoding the {_group} splits once to uint8 {SIZE}x{SIZE}"
+        script:
+            "../scripts/dic_decode.py"
+
+
+rule dic_train_teacher:
+    input:
+        unpack(teacher_inputs),
+        student_splits=student_split_paths,
+    output:
+        metrics=f"{DIC_RES}/teachers/{{dsname}}/{{teacher}}/metrics.json",
+        model=f"{DIC_RES}/teachers/{{dsname}}/{{teacher}}/model.safetensors",
+        # the teacher's outputs on the student train / val splits, computed once, content-keyed
+        cache_train=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_train.safetensors",
+        cache_val=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_val.safetensors",
+    params:
+        dic=DIC,
+    log:
+        f"{LOGS}/dic/teacher_{{dsname}}_{{teacher}}.log",
+    threads: 1
+    resources:
+        **train_resources(),
+    conda:
+        ENV
+    message:
+        "Training teacher {wildcards.teacher} on {wildcards.dsname}; caching its outputs on the student splits"
+    script:
+        "../scripts/dic_train_teacher.py"
+
+
+rule dic_train_students:
+    input:
+        unpack(student_inputs),
+    output:
+        # one run folder per method of this pair: <method>/{metrics.json, logits_*.npz, artefact}
+        runs=directory(f"{DIC_RES}/runs/{{dsname}}/{{pteacher}}__{{student}}__{{init}}__s{{seed}}"),
+    params:
+        dic=DIC,
+        methods=lambda wc: DIC_JOBS[(wc.dsname, wc.pteacher, wc.student, wc.init, int(wc.seed))],
+    log:
+        f"{LOGS}/dic/students_{{dsname}}_{{pteacher}}_{{student}}_{{init}}_s{{seed}}.log",
+    threads: 1
+    resources:
+        **train_resources(),
+    conda:
+        ENV
+    message:
+        "Distilling {wildcards.pteacher} -> {wildcards.student} ({wildcards.dsname}, {wildcards.init} init, seed {wildcards.seed}): {params.methods}"
+    script:
+        "../scripts/dic_train_students.py"
+
+
+rule dic_tables:
+    input:
+        teachers=[f"{DIC_RES}/teachers/{ds}/{b['teacher']}/metrics.json" for ds in DIC["datasets"] for b in DIC["grid"]],
+        runs=[pair_dir(*key) for key in DIC_JOBS],
+    output:
+        runs_csv=f"{DIC_RES}/runs.csv",
+        tables=directory(f"{RES}/tables/dic"),
+    log:
+        f"{LOGS}/dic/tables.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Writing the classification tables (6, 9, 10-12, 15, 18-19)"
+    script:
+        "../scripts/dic_tables.py"
+
+
+rule dic:
+    input:
+        rules.dic_tables.output,
+
+
+ALL_TARGETS.extend(rules.dic_tables.output)

@@ -1,0 +1,22 @@
+"""Snakemake script: distil one (teacher, student) pair with every method of the grid."""
+
+from pathlib import Path
+
+from distildoc.data.tensors import load_split
+from distildoc.train.classification import read_teacher_cache
+from distildoc.train.dic import train_students
+from distildoc.utils.runtime import init_script
+
+init_script(snakemake)  # noqa: F821 - injected by Snakemake
+inp, wc, p = snakemake.input, snakemake.wildcards, snakemake.params  # noqa: F821
+train, val = load_split(inp.train), load_split(inp.val)
+evals = {k[len("eval_"):]: load_split(v) for k, v in inp.items() if k.startswith("eval_")}
+teacher_dir = cache_train = cache_val = None
+if "teacher" in inp.keys():
+    teacher_dir = Path(inp.teacher).parent
+    # the key is recomputed from the teacher weights and the split: a stale cache is an error
+    cache_train = read_teacher_cache(teacher_dir, train, inp.cache_train, p.dic["cache_dtype"])
+    cache_val = read_teacher_cache(teacher_dir, val, inp.cache_val, p.dic["cache_dtype"])
+out = Path(snakemake.output.runs)  # noqa: F821
+train_students({m: out / m for m in p.methods}, wc.dsname, teacher_dir, wc.student, wc.init, int(wc.seed), p.dic,
+               train, val, evals, cache_train, cache_val)
