@@ -226,7 +226,7 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
             loss.backward()
             opt.step()
             sched.step()
-            running += float(loss) * len(idx)
+            running += float(loss.detach()) * len(idx)
             seen += len(idx)
         val_loss, val_acc = evaluate_loss(model, method, val, teacher_val, cfg.eval_batch_size, fmt)
         result.history.append({"epoch": epoch + 1, "train_loss": running / len(train), "val_loss": val_loss,

@@ -1,0 +1,161 @@
+"""Classification training: schedule, teacher-output cache, model selection, self-contained students."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from distildoc.data.tensors import TensorSplit, load_split, save_split
+from distildoc.distill import build_method
+from distildoc.models.classification import ALL_FEATURES, build_model, count_parameters
+from distildoc.models.registry import get_spec
+from distildoc.train.classification import (
+    OnlineTeacher,
+    TrainConfig,
+    compute_teacher_outputs,
+    fit,
+    linear_warmup_schedule,
+    load_classifier,
+    predict_logits,
+    read_teacher_cache,
+    save_classifier,
+    write_teacher_cache,
+)
+from distildoc.train.dic import batch_size_for, role_spec
+
+SIZE = 32
+
+
+def _split(n: int, seed: int = 0) -> TensorSplit:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    # class-dependent brightness so a few steps can learn something
+    images = (torch.rand(n, SIZE, SIZE, generator=g) * 60 + labels[:, None, None] * 50).to(torch.uint8)
+    return TensorSplit(images, labels, [f"img{i}.png" for i in range(n)], [])
+
+
+def _spec(role: str, **kw):
+    kwargs = {"ViT-B": dict(patch_size=8, embed_dim=32, depth=2, num_heads=2),
+              "ViT-T": dict(patch_size=8, embed_dim=16, depth=2, num_heads=2)}[role]
+    return get_spec(role, "embedded", num_classes=4, img_size=SIZE, kwargs=kwargs, **kw)
+
+
+def test_linear_warmup_schedule_by_hand() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_warmup_schedule(opt, total_steps=10, warmup_frac=0.2)  # 2 warm-up steps
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    # warm-up: (step+1)/2 -> 0.5, 1.0; then (10-step)/8 for step 2..9
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125])
+
+
+def test_cache_equals_online_teacher(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    teacher = build_model(_spec("ViT-B"))
+    split = _split(20)
+    cached = compute_teacher_outputs(teacher, split, ALL_FEATURES, batch_size=7, progress=False)
+    online = OnlineTeacher(teacher, ALL_FEATURES)
+    idx = torch.tensor([3, 0, 19, 7])
+    x, _ = split.batch(idx)
+    out = online.outputs(idx, x)
+    for name in ALL_FEATURES:
+        torch.testing.assert_close(cached[name][idx], getattr(out, name), rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_cache_stays_close_to_fp32() -> None:
+    torch.manual_seed(0)
+    teacher = build_model(_spec("ViT-B"))
+    split = _split(32)
+    fp32 = compute_teacher_outputs(teacher, split, frozenset({"logits"}), progress=False)["logits"]
+    bf16 = compute_teacher_outputs(teacher, split, frozenset({"logits"}), dtype="bfloat16", progress=False)["logits"]
+    assert bf16.dtype == torch.float32  # stored as float32 whatever the compute dtype
+    rel = (bf16 - fp32).abs().max() / fp32.abs().max()
+    assert rel < 0.05
+    with pytest.raises(ValueError, match="float16"):
+        compute_teacher_outputs(teacher, split, frozenset({"logits"}), dtype="float16", progress=False)
+
+
+def _train_teacher(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    teacher = build_model(_spec("ViT-B"))
+    method = build_method("ce")
+    fit(teacher, method, _split(32), _split(16, 1), TrainConfig(epochs=1, batch_size=16, lr=1e-3, progress=False))
+    save_classifier(tmp_path / "teacher", teacher, method, "ce", {}, None, teacher.dims(), None)
+    return tmp_path / "teacher"
+
+
+def test_cache_key_detects_a_changed_split(tmp_path: Path) -> None:
+    tdir = _train_teacher(tmp_path)
+    split = _split(16)
+    write_teacher_cache(tdir, split, tmp_path / "cache.safetensors")
+    assert len(read_teacher_cache(tdir, split, tmp_path / "cache.safetensors").tensors["logits"]) == 16
+    with pytest.raises(ValueError, match="stale"):
+        read_teacher_cache(tdir, _split(16, seed=5), tmp_path / "cache.safetensors")
+
+
+@pytest.mark.parametrize("method_key", ["simkd_cnn", "simkd_cls_mlp", "ce_kd", "fitnet"])
+def test_student_artefact_reloads_and_reproduces_logits(tmp_path: Path, method_key: str) -> None:
+    tdir = _train_teacher(tmp_path)
+    teacher, _ = load_classifier(tdir)
+    train, val, test = _split(32), _split(16, 1), _split(12, 2)
+    write_teacher_cache(tdir, train, tmp_path / "ct.safetensors")
+    write_teacher_cache(tdir, val, tmp_path / "cv.safetensors")
+    ct = read_teacher_cache(tdir, train, tmp_path / "ct.safetensors")
+    cv = read_teacher_cache(tdir, val, tmp_path / "cv.safetensors")
+    torch.manual_seed(1)
+    student = build_model(_spec("ViT-T"))
+    sdims, tdims = student.dims(), teacher.dims()
+    method = build_method(method_key, sdims, tdims, teacher.classifier_head())
+    head_before = {k: v.clone() for k, v in teacher.classifier_head().state_dict().items()}
+    fit(student, method, train, val, TrainConfig(epochs=2, batch_size=8, lr=1e-3, progress=False), ct, cv)
+    logits = predict_logits(student, method, test)
+    if method.uses_teacher_head:  # SimKD: the frozen teacher head stays bit-identical after training
+        head_after = {k.split("teacher_head.", 1)[1]: v for k, v in method.state_dict().items() if "teacher_head." in k}
+        assert head_after.keys() == head_before.keys()
+        for name, v in head_after.items():
+            torch.testing.assert_close(v, head_before[name], rtol=0, atol=0)
+    run = tmp_path / "run"
+    save_classifier(run, student, method, method_key, {}, teacher.spec, sdims, tdims)
+    model2, method2 = load_classifier(run)
+    np.testing.assert_allclose(predict_logits(model2, method2, test), logits, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_keeps_the_best_validation_epoch() -> None:
+    torch.manual_seed(0)
+    model = build_model(_spec("ViT-T"))
+    res = fit(model, build_method("ce"), _split(32), _split(16, 1),
+              TrainConfig(epochs=3, batch_size=8, lr=1e-3, progress=False))
+    losses = [h["val_loss"] for h in res.history]
+    assert res.best_epoch == int(np.argmin(losses)) + 1
+    assert res.examples_per_second > 0 and res.train_seconds > 0
+
+
+def test_tensor_split_round_trip(tmp_path: Path) -> None:
+    split = _split(5)
+    save_split(split, tmp_path / "s.pt")
+    back = load_split(tmp_path / "s.pt")
+    assert torch.equal(back.images, split.images) and back.ids == split.ids
+    assert back.fingerprint == split.fingerprint
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_split(tmp_path / "missing.pt")
+
+
+def test_random_init_students_have_student_architecture() -> None:
+    dic = {"archs": "embedded", "img_size": 96}
+    for student, teacher in (("ViT-T", "ViT-B"), ("ViT-S", "ViT-B"), ("R50", "R101")):
+        s = build_model(role_spec(student, "rvl", dic, init="random"))
+        t = build_model(role_spec(teacher, "rvl", dic))
+        assert count_parameters(s) < count_parameters(t)
+
+
+def test_batch_size_overrides_most_specific_wins() -> None:
+    dic = {"student": {"batch_size": 32}, "batch_size_overrides": {"R50": 64, "ViT-S/simkd_cnn": 16}}
+    assert batch_size_for("R50", "ce_kd", dic) == 64
+    assert batch_size_for("ViT-S", "simkd_cnn", dic) == 16
+    assert batch_size_for("ViT-S", "ce_kd", dic) == 32
