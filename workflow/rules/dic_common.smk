@@ -36,7 +36,7 @@ DIC_DATA = {
 
 
 def tensor_path(name):
-    return f"{DATA}/tensors/{name}_{SIZE}.pt"
+    return f"{DIC_RES}/tensors/{name}_{SIZE}.pt"
 
 
 def dic_students():

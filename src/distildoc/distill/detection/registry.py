@@ -1,0 +1,131 @@
+"""Registry and common interface of the *detection* distillation methods (``simkd_fpn``, ``reviewkd``).
+
+A separate registry from :mod:`distildoc.distill.registry` on purpose: that one holds classification
+methods (:class:`~distildoc.distill.base.DistillMethod`, which consume ``ModelOutputs`` and labels), and
+its single module-level dict is typed for them. Detection methods have a different interface — they drive
+whole torchvision detectors — so they live here, with the same function names and semantics
+(``register_method``, ``get_method``, ``available_methods``, ``build_method``); neither registry ever sees
+the other's classes.
+
+Interface (:class:`DetectionDistillMethod`)::
+
+    method = build_method("reviewkd", student_model, teacher_model, loss_weight=0.8)
+    method.prepare(student_model, teacher_model)     # once, before building the optimiser
+    losses = method(student_model, teacher_model, images, targets)   # {..., "loss": total}
+    losses["loss"].backward()
+
+``images`` is a list of float ``3×H×W`` tensors in [0, 1] and ``targets`` torchvision detection targets
+(``boxes`` xyxy, ``labels``, ``masks``) at the images' size. Trainable extras of a method (ReviewKD's ABF
+modules) are its sub-modules: an optimiser over ``student.parameters()`` + ``method.trainable_parameters()``
+trains them. The teacher is never updated (it is frozen by :meth:`DetectionDistillMethod.prepare` and run
+under ``torch.no_grad()``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from torch import Tensor, nn
+
+__all__ = [
+    "DetectionDistillMethod",
+    "freeze_module",
+    "register_method",
+    "get_method",
+    "available_methods",
+    "build_method",
+]
+
+
+def freeze_module(module: nn.Module) -> nn.Module:
+    """``requires_grad=False`` on every parameter and eval mode; returns ``module`` (in place)."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    module.eval()
+    return module
+
+
+class DetectionDistillMethod(nn.Module, abc.ABC):
+    """A knowledge-distillation objective for a torchvision two-stage detector (student) and its teacher.
+
+    Class attributes: ``key`` (set by :func:`register_method`) and ``needs_teacher``.
+    """
+
+    key: ClassVar[str] = ""
+    needs_teacher: ClassVar[bool] = True
+
+    @classmethod
+    def from_models(cls, student: nn.Module | None = None, teacher: nn.Module | None = None,
+                    **hparams: Any) -> DetectionDistillMethod:
+        """Build from the two detectors (methods with extra modules read channel counts from them)."""
+        return cls(**hparams)
+
+    def prepare(self, student: nn.Module, teacher: nn.Module | None) -> None:
+        """One-time set-up before training (and again on resume; must be idempotent). Default: freeze the
+        teacher (eval, no gradients)."""
+        if teacher is not None:
+            freeze_module(teacher)
+
+    def train_mode(self, student: nn.Module) -> None:
+        """Called by trainers after ``student.train()``: restore modules that must stay in eval mode."""
+
+    @abc.abstractmethod
+    def forward(self, student_model: nn.Module, teacher_model: nn.Module | None, images: Sequence[Tensor],
+                targets: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+        """Named scalar losses; ``"loss"`` is the total that is back-propagated."""
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The method's own parameters that need gradients."""
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def _require_teacher(self, teacher: nn.Module | None) -> nn.Module:
+        if teacher is None:
+            raise ValueError(f"{type(self).__name__} ({self.key or 'unregistered'}) needs a teacher detector")
+        return teacher
+
+
+_METHODS: dict[str, type[DetectionDistillMethod]] = {}
+
+M = TypeVar("M", bound="type[DetectionDistillMethod]")
+
+
+def register_method(key: str) -> Callable[[M], M]:
+    """Class decorator: register a :class:`DetectionDistillMethod` under ``key`` (sets ``cls.key``).
+
+    Registering a different class under an existing key raises ValueError."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"method key must be a non-empty string, got {key!r}")
+
+    def decorator(cls: M) -> M:
+        existing = _METHODS.get(key)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"detection distillation method key {key!r} is already registered to "
+                             f"{existing.__qualname__}")
+        cls.key = key
+        _METHODS[key] = cls
+        return cls
+
+    return decorator
+
+
+def available_methods() -> list[str]:
+    """Sorted registered detection method keys."""
+    return sorted(_METHODS)
+
+
+def get_method(key: str) -> type[DetectionDistillMethod]:
+    """The detection method class registered under ``key``; unknown keys raise KeyError listing the allowed."""
+    try:
+        return _METHODS[key]
+    except KeyError:
+        raise KeyError(
+            f"unknown detection distillation method {key!r}; allowed: {', '.join(available_methods())}"
+        ) from None
+
+
+def build_method(key: str, student: nn.Module | None = None, teacher: nn.Module | None = None,
+                 **hparams: Any) -> DetectionDistillMethod:
+    """Instantiate detection method ``key`` from the two detectors (see :meth:`~DetectionDistillMethod.from_models`)."""
+    return get_method(key).from_models(student, teacher, **hparams)

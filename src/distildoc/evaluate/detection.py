@@ -1,0 +1,409 @@
+"""Layout-detection evaluation: COCO AP with pycocotools, predictions, exports and efficiency numbers.
+
+* :func:`coco_evaluate` — pycocotools ``COCOeval`` for ``bbox`` and / or ``segm``: AP (IoU .50:.05:.95),
+  AP50, AP75, APs / APm / APl (all area, 100 detections) and per-class AP, on the paper's **0-100 scale**
+  (pycocotools' 0-1 values × 100). Undefined values (no ground truth in an area range / for a class;
+  pycocotools' ``-1``) are reported as ``None``.
+* :func:`predict` / :func:`predict_dataset` — run a torchvision detector and return COCO result dicts
+  (``image_id``, ``category_id``, ``bbox`` xywh, ``score``, ``segmentation`` RLE), with boxes and masks
+  rescaled to the *original* image size when the images fed to the model were resized.
+* :func:`export_predictions` — the per-page DLA JSON consumed by the DocVQA enrichment stage.
+* :func:`count_params`, :func:`count_flops`, :func:`images_per_second` — the efficiency columns.
+
+Labels: the detector's class index is the COCO category id (see ``distildoc.models.detection``); a
+``label_to_category`` mapping can translate otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from torch import Tensor, nn
+
+from ..data.coco import filter_doclaynet_precedence
+from ..data.labels import DOCLAYNET_CATEGORIES
+from ..utils.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "STAT_NAMES",
+    "coco_evaluate",
+    "predict",
+    "predict_dataset",
+    "export_predictions",
+    "load_image",
+    "count_params",
+    "count_flops",
+    "images_per_second",
+]
+
+#: the first six COCOeval stats (area "all"/"small"/"medium"/"large", maxDets 100)
+STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+EXPORT_FORMAT = "distildoc-dla-predictions/v1"
+
+
+# ------------------------------------------------------------------------------------------------ COCO AP
+def _load_gt(coco_gt: str | os.PathLike | Mapping[str, Any], precedence_only: bool = True) -> dict[str, Any]:
+    """A copy of the ground truth with what COCOeval needs filled in: ``iscrowd`` (0), ``area`` (the box
+    area when missing) and ``segmentation`` (the box polygon when missing or empty); with
+    ``precedence_only`` DocLayNet's non-primary annotations (``precedence != 0``) are dropped."""
+    data = copy.deepcopy(dict(coco_gt)) if isinstance(coco_gt, Mapping) else read_json(coco_gt)
+    if precedence_only:
+        data = filter_doclaynet_precedence(data)
+    for ann in data["annotations"]:
+        x, y, w, h = (float(v) for v in ann["bbox"])
+        ann.setdefault("iscrowd", 0)
+        if "area" not in ann:
+            ann["area"] = w * h
+        if not ann.get("segmentation"):
+            ann["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    data.setdefault("info", {})
+    data.setdefault("licenses", [])
+    return data
+
+
+def _quiet(fn, *args, **kwargs):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args, **kwargs)
+
+
+def _pct(v: float) -> float | None:
+    return None if v is None or v < 0 or (isinstance(v, float) and math.isnan(v)) else float(v) * 100.0
+
+
+def coco_evaluate(
+    coco_gt: str | os.PathLike | Mapping[str, Any],
+    predictions: Sequence[Mapping[str, Any]],
+    iou_types: Sequence[str] = ("bbox", "segm"),
+    precedence_only: bool = True,
+) -> dict[str, Any]:
+    """COCO AP of ``predictions`` against ``coco_gt`` (a COCO file path or dict), per IoU type.
+
+    Args:
+        coco_gt: ground truth; every image listed is evaluated (images without predictions count as misses).
+        predictions: COCO result dicts ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` plus
+            ``"segmentation"`` (RLE or polygons) for ``segm``.
+        iou_types: any of ``"bbox"``, ``"segm"``.
+        precedence_only: keep only DocLayNet's primary annotations (``precedence == 0``; annotations
+            without the key are kept), as :class:`~distildoc.data.coco.CocoDetectionDataset` does.
+
+    Returns:
+        ``{iou_type: {"AP", "AP50", "AP75", "APs", "APm", "APl": float 0-100 or None,
+        "per_class": {category name: AP 0-100 or None}, "num_predictions": int}}``.
+        With no predictions at all every defined value is 0.0.
+    """
+    gt = _load_gt(coco_gt, precedence_only)
+    for t in iou_types:
+        if t not in ("bbox", "segm"):
+            raise ValueError(f"iou type must be 'bbox' or 'segm', got {t!r}")
+    coco = COCO()
+    coco.dataset = gt
+    _quiet(coco.createIndex)
+    cats = sorted(coco.getCatIds())
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    image_ids = {im["id"] for im in gt["images"]}
+    preds = [dict(p) for p in predictions]
+    unknown = {p["image_id"] for p in preds} - image_ids
+    if unknown:
+        raise ValueError(f"predictions refer to image ids not in the ground truth: {sorted(unknown)[:10]}")
+    cats_with_gt = {a["category_id"] for a in gt["annotations"]}
+    results: dict[str, Any] = {}
+    for iou_type in iou_types:
+        if iou_type == "segm" and any("segmentation" not in p for p in preds):
+            raise ValueError("segm evaluation needs a 'segmentation' in every prediction")
+        if not preds:
+            results[iou_type] = {**{k: 0.0 for k in STAT_NAMES},
+                                 "per_class": {names[c]: (0.0 if c in cats_with_gt else None) for c in cats},
+                                 "num_predictions": 0}
+            continue
+        dt_input = preds if iou_type == "segm" else [{k: v for k, v in p.items() if k != "segmentation"} for p in preds]
+        coco_dt = _quiet(coco.loadRes, copy.deepcopy(dt_input))
+        ev = COCOeval(coco, coco_dt, iouType=iou_type)
+        ev.params.imgIds = sorted(image_ids)
+        _quiet(ev.evaluate)
+        _quiet(ev.accumulate)
+        _quiet(ev.summarize)
+        out: dict[str, Any] = {name: _pct(float(ev.stats[i])) for i, name in enumerate(STAT_NAMES)}
+        precision = ev.eval["precision"]  # [T, R, K, A, M]
+        per_class = {}
+        for k, cat in enumerate(ev.params.catIds):
+            p = precision[:, :, k, 0, -1]
+            p = p[p > -1]
+            per_class[names[cat]] = float(p.mean()) * 100.0 if p.size else None
+        out["per_class"] = per_class
+        out["num_predictions"] = len(preds)
+        results[iou_type] = out
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ prediction
+def _encode_mask(mask: np.ndarray) -> dict[str, Any]:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+@torch.no_grad()
+def _run(model: nn.Module, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
+    device = next(model.parameters()).device
+    return model([img.to(device) for img in images])
+
+
+def _postprocess_one(
+    out: Mapping[str, Tensor], image_id: Any, in_size: tuple[int, int], orig_size: tuple[int, int] | None,
+    label_to_category: Mapping[int, int] | None, with_masks: bool, mask_threshold: float, score_thresh: float | None,
+) -> list[dict[str, Any]]:
+    boxes, scores, labels = out["boxes"].cpu().float(), out["scores"].cpu().float(), out["labels"].cpu()
+    keep = torch.ones_like(scores, dtype=torch.bool) if score_thresh is None else scores >= score_thresh
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    in_w, in_h = in_size
+    out_w, out_h = orig_size if orig_size is not None else in_size
+    if (out_w, out_h) != (in_w, in_h):
+        sx, sy = out_w / in_w, out_h / in_h
+        boxes = boxes * torch.tensor([sx, sy, sx, sy])
+    masks = None
+    if with_masks and "masks" in out:
+        m = out["masks"][keep].cpu().float()  # [N, 1, in_h, in_w] probabilities
+        if m.numel() and (out_w, out_h) != (in_w, in_h):
+            m = F.interpolate(m, size=(out_h, out_w), mode="bilinear", align_corners=False)
+        masks = (m[:, 0] >= mask_threshold).numpy() if m.numel() else np.zeros((0, out_h, out_w), dtype=bool)
+    results = []
+    for i in range(len(scores)):
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        label = int(labels[i])
+        rec = {
+            "image_id": image_id,
+            "category_id": int(label_to_category[label]) if label_to_category is not None else label,
+            "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+            "score": round(float(scores[i]), 5),
+        }
+        if masks is not None:
+            rec["segmentation"] = _encode_mask(masks[i])
+        results.append(rec)
+    return results
+
+
+def predict(
+    model: nn.Module,
+    images: Sequence[Tensor],
+    image_ids: Sequence[Any] | None = None,
+    orig_sizes: Sequence[tuple[int, int]] | None = None,
+    batch_size: int = 2,
+    label_to_category: Mapping[int, int] | None = None,
+    masks: bool = True,
+    mask_threshold: float = 0.5,
+    score_thresh: float | None = None,
+) -> list[dict[str, Any]]:
+    """COCO result dicts of ``model`` (switched to eval mode) on ``images``.
+
+    Args:
+        images: float ``3×H×W`` tensors in [0, 1] (or uint8), as fed to the model.
+        image_ids: COCO image ids (default 0..N-1).
+        orig_sizes: ``(width, height)`` of each *original* image when ``images`` were resized; boxes are
+            scaled per axis and mask probabilities resized bilinearly to it before thresholding.
+        label_to_category: model label → COCO category id (default: identity).
+        masks: add RLE ``segmentation`` (mask probability ≥ ``mask_threshold``).
+        score_thresh: extra score filter on top of the model's own ``box_score_thresh``.
+    """
+    model.eval()
+    n = len(images)
+    image_ids = list(range(n)) if image_ids is None else list(image_ids)
+    if len(image_ids) != n or (orig_sizes is not None and len(orig_sizes) != n):
+        raise ValueError("images, image_ids and orig_sizes must have the same length")
+    results: list[dict[str, Any]] = []
+    for start in range(0, n, max(1, batch_size)):
+        batch = [img.float().div(255.0) if img.dtype == torch.uint8 else img for img in images[start:start + batch_size]]
+        outs = _run(model, batch)
+        for j, out in enumerate(outs):
+            i = start + j
+            in_size = (int(batch[j].shape[-1]), int(batch[j].shape[-2]))
+            orig = None if orig_sizes is None else (int(orig_sizes[i][0]), int(orig_sizes[i][1]))
+            results.extend(_postprocess_one(out, image_ids[i], in_size, orig, label_to_category, masks,
+                                            mask_threshold, score_thresh))
+    return results
+
+
+def predict_dataset(model: nn.Module, dataset: Any, batch_size: int = 2, **kwargs: Any) -> list[dict[str, Any]]:
+    """:func:`predict` over a :class:`~distildoc.data.coco.CocoDetectionDataset` (ids and original sizes
+    from its COCO ``images``; works whatever ``size`` the dataset resizes to)."""
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(dataset), max(1, batch_size)):
+        idx = list(range(start, min(len(dataset), start + batch_size)))
+        images = [dataset[i][0] for i in idx]
+        infos = [dataset.images[i] for i in idx]
+        results.extend(predict(model, images, [im["id"] for im in infos],
+                               [(int(im["width"]), int(im["height"])) for im in infos], batch_size=batch_size,
+                               **kwargs))
+    return results
+
+
+def load_image(path: str | os.PathLike) -> Tensor:
+    """An image file as a float ``3×H×W`` tensor in [0, 1] (grayscale replicated to RGB)."""
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+    return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def export_predictions(
+    model: nn.Module,
+    image_paths: Sequence[str | os.PathLike],
+    out_json: str | os.PathLike,
+    score_thresh: float = 0.0,
+    label_names: Sequence[str] | Mapping[int, str] = DOCLAYNET_CATEGORIES,
+    batch_size: int = 1,
+) -> dict[str, Any]:
+    """Detect layout regions on page images and write one JSON for the page set (atomically).
+
+    Format (``"format": "distildoc-dla-predictions/v1"``)::
+
+        {
+          "format": "distildoc-dla-predictions/v1",
+          "box_format": "xyxy",                 # absolute pixels of the image file, origin top-left
+          "score_thresh": 0.0,                  # detections with score < this were dropped
+          "label_names": ["Caption", ...],      # model label k -> label_names[k - 1] (DocLayNet order)
+          "images": [
+            {"file_name": "page.png",           # base name of the image file
+             "path": "data/.../page.png",       # the path as given
+             "image_size": [612, 792],          # (width, height) of the image file
+             "boxes": [[x1, y1, x2, y2], ...],  # float, in image_size pixels
+             "labels": ["Text", ...],           # category names
+             "scores": [0.98, ...]},            # descending
+            ...
+          ]
+        }
+
+    Each ``images`` record is exactly the ``predictions`` argument of
+    :func:`distildoc.docvqa.enrich.enrich_page` (``boxes`` / ``labels`` / ``scores`` / ``image_size``).
+    Images are fed at their file size (the model's transform resizes internally and maps boxes back).
+
+    Args:
+        label_names: names by label: a sequence (label ``k`` → ``label_names[k-1]``, COCO ids 1..K) or a
+            mapping ``{label: name}``.
+    Returns the written object.
+    """
+    names = dict(label_names) if isinstance(label_names, Mapping) else {i + 1: n for i, n in enumerate(label_names)}
+    model.eval()
+    records = []
+    paths = [Path(p) for p in image_paths]
+    for start in range(0, len(paths), max(1, batch_size)):
+        chunk = paths[start:start + batch_size]
+        images = [load_image(p) for p in chunk]
+        outs = _run(model, images)
+        for path, img, out in zip(chunk, images, outs):
+            scores = out["scores"].cpu().float()
+            keep = scores >= score_thresh
+            order = torch.argsort(scores[keep], descending=True, stable=True)
+            boxes = out["boxes"].cpu().float()[keep][order]
+            labels = out["labels"].cpu()[keep][order]
+            unknown = sorted({int(lab) for lab in labels} - set(names))
+            if unknown:
+                raise KeyError(f"model labels {unknown} have no name in label_names")
+            records.append({
+                "file_name": path.name,
+                "path": str(path),
+                "image_size": [int(img.shape[-1]), int(img.shape[-2])],
+                "boxes": [[round(float(v), 2) for v in b] for b in boxes],
+                "labels": [names[int(lab)] for lab in labels],
+                "scores": [round(float(s), 5) for s in scores[keep][order]],
+            })
+    obj = {
+        "format": EXPORT_FORMAT,
+        "box_format": "xyxy",
+        "score_thresh": float(score_thresh),
+        "label_names": [names[k] for k in sorted(names)],
+        "images": records,
+    }
+    write_json(out_json, obj, indent=None)
+    return obj
+
+
+# ------------------------------------------------------------------------------------------------ efficiency
+def count_params(model: nn.Module, trainable_only: bool = False) -> float:
+    """Number of parameters in millions (shared tensors counted once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total / 1e6
+
+
+def _dummy_images(size: tuple[int, int], batch: int, seed: int = 0) -> list[Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    return [torch.rand(3, h, w, generator=g) for _ in range(batch)]
+
+
+def count_flops(model: nn.Module, input_size: tuple[int, int] = (792, 612), part: str = "all") -> float:
+    """GFLOPs of one eval-mode forward pass on a single ``input_size = (height, width)`` image.
+
+    Counted with ``torch.utils.flop_counter.FlopCounterMode``, which counts **2 FLOPs per
+    multiply-accumulate** (so GFLOPs = 2 × GMACs; halve to compare with MAC-based "FLOPs" tables) for
+    convolutions, matrix products and attention; element-wise ops, normalisation, RoIAlign, NMS and
+    interpolation are not counted. ``input_size`` is the image handed to the model; its transform resizes
+    it first (e.g. a 792×612 page → 331×256 for the embedded ResNets, 256×256 for the embedded ViTs), so the
+    count is for the detector's own input resolution. The input is a fixed random image (seed 0).
+
+    ``part``: ``"all"`` (transform + backbone + FPN + RPN + RoI heads; the box head runs on the
+    ``rpn_post_nms_top_n_test`` proposals and the mask head only on the detections, so this part depends on
+    the weights) or ``"backbone"`` (backbone + FPN on the transformed image; weight-independent).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if part not in ("all", "backbone"):
+        raise ValueError(f"part must be 'all' or 'backbone', got {part!r}")
+    was_training = model.training
+    model.eval()
+    images = _dummy_images(input_size, 1)
+    device = next(model.parameters()).device
+    images = [im.to(device) for im in images]
+    try:
+        with torch.no_grad():
+            if part == "backbone":
+                tensor = model.transform(images)[0].tensors
+                with FlopCounterMode(display=False) as counter:
+                    model.backbone(tensor)
+            else:
+                with FlopCounterMode(display=False) as counter:
+                    model(images)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / 1e9
+
+
+def images_per_second(model: nn.Module, size: tuple[int, int] = (792, 612), warmup: int = 2, iters: int = 10,
+                      batch: int = 1) -> float:
+    """Eval-mode inference throughput (images/s, ``torch.no_grad``) on ``batch`` random ``size = (H, W)``
+    images per call (transform, backbone, heads and post-processing included; masks pasted at ``size``),
+    after ``warmup`` untimed calls. Uses the current ``torch.get_num_threads()``."""
+    was_training = model.training
+    model.eval()
+    images = _dummy_images(size, batch)
+    try:
+        for _ in range(max(0, warmup)):
+            _run(model, images)
+        t0 = time.perf_counter()
+        for _ in range(max(1, iters)):
+            _run(model, images)
+        elapsed = time.perf_counter() - t0
+    finally:
+        model.train(was_training)
+    return batch * max(1, iters) / elapsed

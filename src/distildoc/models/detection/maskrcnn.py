@@ -1,0 +1,405 @@
+"""Mask R-CNN detectors for DistilDoc's document layout analysis (DLA), configured by a :class:`DetectorSpec`.
+
+The detector is torchvision's :class:`~torchvision.models.detection.MaskRCNN` (never edited or patched):
+
+* backbone: a :mod:`~distildoc.models.detection.backbones` FPN backbone, P2-P6 (strides 4..64);
+* RPN on all five levels, one anchor size per level (32, 64, 128, 256, 512 px by default) × aspect ratios
+  0.5 / 1 / 2, ``RPNHead`` with one 3×3 conv; ``rpn_pre_nms_top_n`` is per level (as detectron2's FPN RPN);
+* box head: ``MultiScaleRoIAlign`` 7×7 on P2-P5 → two FC layers (``TwoMLPHead``, ``box_head_dim``) →
+  ``FastRCNNPredictor``;
+* mask head: ``MultiScaleRoIAlign`` 14×14 → ``mask_convs`` 3×3 convs of ``mask_channels`` (+ReLU) →
+  ``MaskRCNNPredictor`` (2×2 transposed conv + 1×1 conv to 28×28 per-class masks).
+
+Labels: the model's class index *is* the COCO category id (DocLayNet 1..11, PubLayNet 1..5; 0 =
+background), so ``num_classes = max category id + 1`` (12 for DocLayNet).
+
+Input: a list of float images ``3×H×W`` in [0, 1] (grayscale pages replicated to 3 channels, as
+``CocoDetectionDataset`` gives them). The model's own ``GeneralizedRCNNTransform`` normalises with
+``image_mean`` / ``image_std`` (on the [0, 1] scale: the paper's ViT pixel mean/std 127.5 on 0..255 is
+0.5 / 0.5 here), resizes (shorter side ``min_size`` capped by ``max_size``, or exactly ``fixed_size =
+(width, height)``) and pads to multiples of 32. Outputs in eval mode are rescaled to the input image size.
+
+Presets by role (:data:`PAPER_DETECTORS`, :data:`EMBEDDED_DETECTORS`, :func:`detector_spec`):
+
+paper     DistilDoc's settings: FPN 256, box head 1024, 4 mask convs of 256, RPN 2000/1000 (pre/post
+          NMS, train) and 1000/1000 (test), 512 RoIs per image, 100 detections; ResNets at detectron2's
+          800/1333 with ImageNet weights and frozen BN; ViTs at a fixed 384×384 input, mean/std 0.5, drop
+          path 0.1, ImageNet-pretrained timm weights (needs the hub).
+embedded  CPU-scaled (random init, trainable BN): FPN 64, box head 256, ONE 64-channel mask conv, RPN
+          300/150 (train) and 300/100 (test), 64 RoIs per image, 20 detections; narrow ResNets with
+          ResNet-18 stage widths (64/128/256/512 out, the Bottleneck layout of R50/R101 with channels
+          16/32/64/128), R50 role layers (1, 1, 2, 1), R101 role (2, 2, 6, 2) — the same stand-ins as the
+          classification preset — shorter side 256 (max 427); ViTs embed 192 / depth 6 / 3 heads
+          (ViT-B role) and 96 / 4 / 2 heads (ViT-T role), patch 16, fixed 256×256.
+
+          Measured with ``benchmarks/dla_iteration.py`` on this project's shared 2-core CPU, 1 thread, a
+          612×792 page (GFLOPs from FlopCounterMode = 2 × GMACs; "all" = the eval forward at random init,
+          "bb" = backbone + FPN; s/iter = supervised training step at batch 2, min–median over 8 steps
+          on a loaded machine, load average 3-5; img/s = eval inference incl. mask pasting at page size)::
+
+              role       input    params   GFLOPs all / bb   s/iter (b2)   img/s
+              R101-FPN   256×331  2.35 M   2.94 / 1.75       0.33-0.50     7-10
+              R50-FPN    256×331  1.77 M   2.60 / 1.41       0.35-0.47     7-13
+              ViT-B-FPN  256×256  4.48 M   3.46 / 2.43       0.48-0.59     7-8
+              ViT-T-FPN  256×256  1.81 M   1.88 / 0.85       0.21-0.35     8-13
+
+          (paper-preset sizes for reference: R50-FPN 44.0 M, R101-FPN 63.0 M, ViT-B-FPN 113.5 M,
+          ViT-T-FPN 25.8 M parameters with 12 classes.)
+
+Knowledge-distillation helpers: :func:`transform_images` (the model's transform, once),
+:func:`fpn_features` (P2..P6 of a model on raw or already transformed images, so a teacher sees exactly the
+student's transformed batch) and :func:`detection_losses` (RPN + RoI losses on given features).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from torch import Tensor, nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
+from torchvision.ops import MultiScaleRoIAlign
+
+from .backbones import FPN_KEYS, ResNetFPNBackbone, ViTFPNBackbone
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DETECTOR_ROLES",
+    "TEACHER_DETECTORS",
+    "STUDENT_DETECTORS",
+    "DetectorSpec",
+    "PAPER_DETECTORS",
+    "EMBEDDED_DETECTORS",
+    "DETECTOR_PRESETS",
+    "detector_spec",
+    "build_backbone",
+    "build_detector",
+    "transform_images",
+    "fpn_features",
+    "detection_losses",
+    "check_same_transform",
+    "final_image_size",
+]
+
+DETECTOR_ROLES: tuple[str, ...] = ("R101-FPN", "R50-FPN", "ViT-B-FPN", "ViT-T-FPN")
+TEACHER_DETECTORS: tuple[str, ...] = ("R101-FPN", "ViT-B-FPN")
+STUDENT_DETECTORS: tuple[str, ...] = ("R50-FPN", "ViT-T-FPN")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VIT_MEAN = (0.5, 0.5, 0.5)  # the paper's 127.5 on the 0..255 scale
+VIT_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass
+class DetectorSpec:
+    """Everything :func:`build_detector` needs; JSON-friendly (``dataclasses.asdict``) for logs / configs.
+
+    arch                  ``"resnet"`` or ``"vit"``
+    backbone              timm entry point of the backbone (``resnet101``, ``vit_base_patch16_224``, ...)
+    backbone_kwargs       timm constructor overrides: ResNet ``layers`` / ``channels``; ViT ``embed_dim``,
+                          ``depth``, ``num_heads``, ``patch_size``, ``img_size`` (CPU-scaled variants)
+    pretrained            timm ImageNet weights (needs network access to the HF hub)
+    backbone_weights      local state-dict file loaded into the backbone (alternative to ``pretrained``)
+    norm                  ResNet normalisation: ``"bn"`` (trainable) or ``"frozen_bn"`` (pretrained only)
+    vit_taps              ViT blocks feeding the pyramid; None = :func:`~.backbones.vit_tap_blocks`
+    drop_path_rate        ViT stochastic depth (paper 0.1)
+    fpn_channels          FPN output channels (paper 256)
+    anchor_sizes          one anchor size per level P2..P6; ``aspect_ratios`` shared by all levels
+    box_head_dim          width of the two FC layers of the box head (paper 1024)
+    mask_convs, mask_channels   the mask head's 3×3 convs (paper 4 × 256)
+    rpn_*                 RPN proposals kept before (per level) / after NMS, in training and testing
+    box_batch_size_per_image    sampled RoIs per image for the box head loss (paper 512)
+    detections_per_img, score_thresh, nms_thresh   inference post-processing
+    min_size, max_size    resize of the shorter / longer side (``min_size`` may be a tuple: multi-scale
+                          training picks one per image; inference uses the last)
+    fixed_size            ``(width, height)``: resize every image to exactly this (ViT presets)
+    num_classes           including background (DocLayNet: 11 + 1)
+    image_mean, image_std normalisation on the [0, 1] scale
+    """
+
+    role: str = "R50-FPN"
+    arch: Literal["resnet", "vit"] = "resnet"
+    backbone: str = "resnet50"
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool = False
+    backbone_weights: str | None = None
+    norm: str = "bn"
+    vit_taps: tuple[int, ...] | None = None
+    drop_path_rate: float = 0.0
+    fpn_channels: int = 256
+    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    box_head_dim: int = 1024
+    mask_convs: int = 4
+    mask_channels: int = 256
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_train: int = 1000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 1000
+    box_batch_size_per_image: int = 512
+    detections_per_img: int = 100
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    min_size: int | tuple[int, ...] = 800
+    max_size: int = 1333
+    fixed_size: tuple[int, int] | None = None
+    num_classes: int = 12
+    image_mean: tuple[float, ...] = IMAGENET_MEAN
+    image_std: tuple[float, ...] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("resnet", "vit"):
+            raise ValueError(f"DetectorSpec.arch must be 'resnet' or 'vit', got {self.arch!r}")
+        if len(self.anchor_sizes) != len(FPN_KEYS):
+            raise ValueError(f"anchor_sizes needs one size per FPN level ({len(FPN_KEYS)}), got {self.anchor_sizes}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes counts the background and must be >= 2, got {self.num_classes}")
+        if self.mask_convs < 1:
+            raise ValueError("mask_convs must be >= 1")
+        # normalise JSON-ish inputs (lists from YAML) to tuples
+        for name in ("anchor_sizes", "aspect_ratios", "image_mean", "image_std"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if isinstance(self.min_size, list):
+            self.min_size = tuple(self.min_size)
+        if self.fixed_size is not None:
+            self.fixed_size = (int(self.fixed_size[0]), int(self.fixed_size[1]))
+        if self.vit_taps is not None:
+            self.vit_taps = tuple(int(t) for t in self.vit_taps)
+
+    def replace(self, **changes: Any) -> DetectorSpec:
+        """A copy with fields changed (``backbone_kwargs`` is merged, not replaced)."""
+        if "backbone_kwargs" in changes:
+            changes["backbone_kwargs"] = {**self.backbone_kwargs, **changes["backbone_kwargs"]}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DetectorSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown DetectorSpec key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        return cls(**dict(data))
+
+
+# ------------------------------------------------------------------------------------------------ presets
+_PAPER_COMMON: dict[str, Any] = dict(
+    fpn_channels=256, box_head_dim=1024, mask_convs=4, mask_channels=256,
+    rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=1000,
+    rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
+    box_batch_size_per_image=512, detections_per_img=100, pretrained=True,
+)
+_PAPER_RESNET: dict[str, Any] = dict(arch="resnet", norm="frozen_bn", min_size=800, max_size=1333,
+                                     image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+_PAPER_VIT: dict[str, Any] = dict(arch="vit", drop_path_rate=0.1, min_size=384, max_size=384, fixed_size=(384, 384),
+                                  image_mean=VIT_MEAN, image_std=VIT_STD)
+
+PAPER_DETECTORS: dict[str, DetectorSpec] = {
+    "R101-FPN": DetectorSpec(role="R101-FPN", backbone="resnet101", **_PAPER_RESNET, **_PAPER_COMMON),
+    "R50-FPN": DetectorSpec(role="R50-FPN", backbone="resnet50", **_PAPER_RESNET, **_PAPER_COMMON),
+    "ViT-B-FPN": DetectorSpec(role="ViT-B-FPN", backbone="vit_base_patch16_224",
+                              backbone_kwargs=dict(img_size=384), **_PAPER_VIT, **_PAPER_COMMON),
+    "ViT-T-FPN": DetectorSpec(role="ViT-T-FPN", backbone="vit_tiny_patch16_224",
+                              backbone_kwargs=dict(img_size=384), **_PAPER_VIT, **_PAPER_COMMON),
+}
+
+EMBEDDED_SIZE = 256
+_EMBEDDED_COMMON: dict[str, Any] = dict(
+    fpn_channels=64, box_head_dim=256, mask_convs=1, mask_channels=64,
+    rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=150,
+    rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100,
+    box_batch_size_per_image=64, detections_per_img=20, pretrained=False,
+)
+# ResNet-18 stage widths (64/128/256/512 out) in the Bottleneck layout of R50/R101 (channels × expansion 4)
+_EMBEDDED_RESNET: dict[str, Any] = dict(arch="resnet", norm="bn", min_size=EMBEDDED_SIZE, max_size=427,
+                                        image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+_EMBEDDED_VIT: dict[str, Any] = dict(arch="vit", drop_path_rate=0.1, min_size=EMBEDDED_SIZE, max_size=EMBEDDED_SIZE,
+                                     fixed_size=(EMBEDDED_SIZE, EMBEDDED_SIZE), image_mean=VIT_MEAN, image_std=VIT_STD)
+
+EMBEDDED_DETECTORS: dict[str, DetectorSpec] = {
+    "R101-FPN": DetectorSpec(role="R101-FPN", backbone="resnet101",
+                             backbone_kwargs=dict(layers=(2, 2, 6, 2), channels=(16, 32, 64, 128)),
+                             **_EMBEDDED_RESNET, **_EMBEDDED_COMMON),
+    "R50-FPN": DetectorSpec(role="R50-FPN", backbone="resnet50",
+                            backbone_kwargs=dict(layers=(1, 1, 2, 1), channels=(16, 32, 64, 128)),
+                            **_EMBEDDED_RESNET, **_EMBEDDED_COMMON),
+    "ViT-B-FPN": DetectorSpec(role="ViT-B-FPN", backbone="vit_base_patch16_224",
+                              backbone_kwargs=dict(img_size=EMBEDDED_SIZE, patch_size=16, embed_dim=192, depth=6,
+                                                   num_heads=3),
+                              **_EMBEDDED_VIT, **_EMBEDDED_COMMON),
+    "ViT-T-FPN": DetectorSpec(role="ViT-T-FPN", backbone="vit_tiny_patch16_224",
+                              backbone_kwargs=dict(img_size=EMBEDDED_SIZE, patch_size=16, embed_dim=96, depth=4,
+                                                   num_heads=2),
+                              **_EMBEDDED_VIT, **_EMBEDDED_COMMON),
+}
+
+DETECTOR_PRESETS: dict[str, dict[str, DetectorSpec]] = {"paper": PAPER_DETECTORS, "embedded": EMBEDDED_DETECTORS}
+
+
+def detector_spec(role: str, preset: str = "embedded", **overrides: Any) -> DetectorSpec:
+    """The preset spec of ``role`` (a copy), with ``overrides`` applied (see :meth:`DetectorSpec.replace`)."""
+    if preset not in DETECTOR_PRESETS:
+        raise KeyError(f"unknown detector preset {preset!r}; allowed: {', '.join(DETECTOR_PRESETS)}")
+    specs = DETECTOR_PRESETS[preset]
+    if role not in specs:
+        raise KeyError(f"unknown detector role {role!r}; allowed: {', '.join(specs)}")
+    return specs[role].replace(**overrides)
+
+
+# ------------------------------------------------------------------------------------------------ building
+def build_backbone(spec: DetectorSpec) -> nn.Module:
+    """The FPN backbone of ``spec`` (``out_channels`` = ``spec.fpn_channels``)."""
+    kwargs = dict(spec.backbone_kwargs)
+    if spec.arch == "resnet":
+        return ResNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
+                                 weights=spec.backbone_weights, norm=spec.norm, **kwargs)
+    kwargs.setdefault("drop_path_rate", spec.drop_path_rate)
+    return ViTFPNBackbone(spec.backbone, spec.fpn_channels, taps=spec.vit_taps, pretrained=spec.pretrained,
+                          weights=spec.backbone_weights, **kwargs)
+
+
+def build_detector(spec: DetectorSpec) -> MaskRCNN:
+    """torchvision ``MaskRCNN`` built from ``spec`` (see the module docstring); ``model.spec`` keeps the spec."""
+    backbone = build_backbone(spec)
+    c = spec.fpn_channels
+    anchor_gen = AnchorGenerator(sizes=tuple((int(s),) for s in spec.anchor_sizes),
+                                 aspect_ratios=(tuple(float(a) for a in spec.aspect_ratios),) * len(spec.anchor_sizes))
+    rpn_head = RPNHead(c, anchor_gen.num_anchors_per_location()[0])
+    box_roi_pool = MultiScaleRoIAlign(featmap_names=list(FPN_KEYS[:4]), output_size=7, sampling_ratio=2)
+    box_head = TwoMLPHead(c * 7 * 7, spec.box_head_dim)
+    box_predictor = FastRCNNPredictor(spec.box_head_dim, spec.num_classes)
+    mask_roi_pool = MultiScaleRoIAlign(featmap_names=list(FPN_KEYS[:4]), output_size=14, sampling_ratio=2)
+    mask_head = MaskRCNNHeads(c, [spec.mask_channels] * spec.mask_convs, 1)
+    mask_predictor = MaskRCNNPredictor(spec.mask_channels, spec.mask_channels, spec.num_classes)
+    min_size = spec.min_size if isinstance(spec.min_size, int) else tuple(int(s) for s in spec.min_size)
+    model = MaskRCNN(
+        backbone,
+        num_classes=None,
+        min_size=min_size,
+        max_size=spec.max_size,
+        image_mean=list(spec.image_mean),
+        image_std=list(spec.image_std),
+        fixed_size=spec.fixed_size,
+        rpn_anchor_generator=anchor_gen,
+        rpn_head=rpn_head,
+        rpn_pre_nms_top_n_train=spec.rpn_pre_nms_top_n_train,
+        rpn_pre_nms_top_n_test=spec.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_train=spec.rpn_post_nms_top_n_train,
+        rpn_post_nms_top_n_test=spec.rpn_post_nms_top_n_test,
+        box_roi_pool=box_roi_pool,
+        box_head=box_head,
+        box_predictor=box_predictor,
+        box_score_thresh=spec.score_thresh,
+        box_nms_thresh=spec.nms_thresh,
+        box_detections_per_img=spec.detections_per_img,
+        box_batch_size_per_image=spec.box_batch_size_per_image,
+        mask_roi_pool=mask_roi_pool,
+        mask_head=mask_head,
+        mask_predictor=mask_predictor,
+    )
+    model.spec = spec
+    return model
+
+
+# ------------------------------------------------------------------------------------------------ KD helpers
+def transform_images(
+    model: nn.Module, images: Sequence[Tensor], targets: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[ImageList, list[dict[str, Any]] | None]:
+    """Run the detector's own ``GeneralizedRCNNTransform`` once: normalise, resize (a random ``min_size``
+    per image in training mode when it is a tuple), pad to a batch. Targets are resized alike (copies).
+
+    Also applies torchvision's check that no target box is degenerate."""
+    image_list, out_targets = model.transform(list(images), None if targets is None else [dict(t) for t in targets])
+    if out_targets is not None:
+        for i, t in enumerate(out_targets):
+            boxes = t["boxes"]
+            if boxes.numel() and (boxes[:, 2:] <= boxes[:, :2]).any():
+                raise ValueError(f"target {i}: degenerate box(es) after resizing: {boxes[(boxes[:, 2:] <= boxes[:, :2]).any(1)].tolist()}")
+    return image_list, out_targets
+
+
+def fpn_features(model: nn.Module, images: Sequence[Tensor] | ImageList | Tensor) -> OrderedDict[str, Tensor]:
+    """FPN maps ``'0','1','2','3','pool'`` (P2..P6) of ``model`` in one backbone pass.
+
+    ``images``: raw images (a list of ``3×H×W`` tensors in [0, 1]; the model's transform is applied), or an
+    ``ImageList`` / batched tensor that is *already transformed* (normalised, resized, padded) — pass the
+    student's transformed batch to the teacher so that both see exactly the same pixels. Gradients follow
+    the caller's grad mode (wrap teacher calls in ``torch.no_grad()``).
+    """
+    if isinstance(images, ImageList):
+        tensor = images.tensors
+    elif isinstance(images, Tensor) and images.dim() == 4:
+        tensor = images
+    else:
+        tensor = transform_images(model, list(images))[0].tensors
+    feats = model.backbone(tensor)
+    if not isinstance(feats, OrderedDict):
+        feats = OrderedDict(feats)
+    return feats
+
+
+def detection_losses(
+    model: nn.Module, image_list: ImageList, features: Mapping[str, Tensor], targets: Sequence[Mapping[str, Any]]
+) -> dict[str, Tensor]:
+    """torchvision's supervised losses (``loss_objectness``, ``loss_rpn_box_reg``, ``loss_classifier``,
+    ``loss_box_reg``, ``loss_mask``) of ``model``'s RPN + RoI heads on given (already computed) features.
+
+    ``image_list`` / ``targets`` come from :func:`transform_images`. The heads must be in training mode
+    (they only compute losses then)."""
+    if not (model.rpn.training and model.roi_heads.training):
+        raise RuntimeError("detection_losses needs the RPN and RoI heads in training mode")
+    targets = [dict(t) for t in targets]
+    feats = OrderedDict(features)
+    proposals, proposal_losses = model.rpn(image_list, feats, targets)
+    _, detector_losses = model.roi_heads(feats, proposals, image_list.image_sizes, targets)
+    return {**detector_losses, **proposal_losses}
+
+
+_TRANSFORM_FIELDS = ("min_size", "max_size", "image_mean", "image_std", "size_divisible", "fixed_size")
+
+
+def check_same_transform(student: nn.Module, teacher: nn.Module) -> None:
+    """Raise ValueError unless both detectors normalise / resize / pad identically (so the teacher may
+    consume the student's transformed batch, see :func:`fpn_features`)."""
+    diffs = []
+    for name in _TRANSFORM_FIELDS:
+        a, b = getattr(student.transform, name), getattr(teacher.transform, name)
+        a = tuple(a) if isinstance(a, (list, tuple)) else a
+        b = tuple(b) if isinstance(b, (list, tuple)) else b
+        if a != b:
+            diffs.append(f"{name}: student {a} vs teacher {b}")
+    if diffs:
+        raise ValueError("teacher and student detectors must share the input transform; " + "; ".join(diffs))
+
+
+def final_image_size(model_or_spec: nn.Module | DetectorSpec, width: int, height: int,
+                     min_size: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` the detector's transform resizes a ``width × height`` image to (before padding).
+
+    ``min_size`` overrides the transform's (largest) shorter-side target; the arithmetic is torchvision's
+    (``scale = min(min_size / short, max_size / long)``, ``floor(side · scale)``)."""
+    if isinstance(model_or_spec, DetectorSpec):
+        fixed, mins, max_size = model_or_spec.fixed_size, model_or_spec.min_size, model_or_spec.max_size
+    else:
+        t = model_or_spec.transform
+        fixed, mins, max_size = t.fixed_size, t.min_size, t.max_size
+    if fixed is not None:
+        return int(fixed[0]), int(fixed[1])
+    if min_size is None:
+        min_size = max(mins) if isinstance(mins, (list, tuple)) else int(mins)
+    scale = min(float(min_size) / min(width, height), float(max_size) / max(width, height))
+    # torch.nn.functional.interpolate with recompute_scale_factor=True: floor(size * scale)
+    return int(width * scale), int(height * scale)

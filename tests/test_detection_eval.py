@@ -1,0 +1,201 @@
+"""COCO evaluation on the real PubLayNet fixture (hand-checked values), predictions, export, efficiency,
+and a tiny train → predict → evaluate loop on synthetic pages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+
+from distildoc.data.coco import CocoDetectionDataset, load_coco
+from distildoc.data.labels import DOCLAYNET_CATEGORIES
+from distildoc.evaluate.detection import (
+    STAT_NAMES,
+    coco_evaluate,
+    count_flops,
+    count_params,
+    export_predictions,
+    images_per_second,
+    predict,
+    predict_dataset,
+)
+from distildoc.models.detection import build_detector, detector_spec
+from distildoc.train.detection import DetectionTrainConfig, train_detector
+
+torch.set_num_threads(1)
+
+PUBLAYNET = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "publaynet"
+
+
+@pytest.fixture(scope="module")
+def publaynet() -> dict:
+    if not (PUBLAYNET / "samples.json").is_file():
+        pytest.skip(f"PubLayNet fixture not found at {PUBLAYNET}")
+    return load_coco(PUBLAYNET / "samples.json")
+
+
+def _gt_as_predictions(gt: dict) -> list[dict]:
+    images = {im["id"]: im for im in gt["images"]}
+    preds = []
+    for a in gt["annotations"]:
+        im = images[a["image_id"]]
+        rle = mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], im["height"], im["width"]))
+        rle["counts"] = rle["counts"].decode("ascii")
+        preds.append({"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]),
+                      "score": 1.0, "segmentation": rle})
+    return preds
+
+
+def _iou_xywh(a, b) -> float:
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_ground_truth_scores_100(publaynet):
+    res = coco_evaluate(publaynet, _gt_as_predictions(publaynet))
+    assert set(res) == {"bbox", "segm"}
+    for iou_type in ("bbox", "segm"):
+        for name in ("AP", "AP50", "AP75"):
+            assert res[iou_type][name] == pytest.approx(100.0)
+        assert set(res[iou_type]["per_class"]) == {"text", "title", "list", "table", "figure"}
+        assert all(v == pytest.approx(100.0) for v in res[iou_type]["per_class"].values())
+
+
+def test_shrunk_boxes_hand_checked(publaynet):
+    """Every box shrunk about its centre by s = 0.72 per side lies inside its ground truth, so
+    IoU = s² = 0.5184 exactly: a match at IoU 0.50 only (not at 0.55 .. 0.95). AP over the ten thresholds
+    = (100 + 9 × 0) / 10 = 10.0, AP50 = 100, AP75 = 0."""
+    s = 0.72
+    preds = []
+    for p in _gt_as_predictions(publaynet):
+        x, y, w, h = p["bbox"]
+        preds.append({**{k: v for k, v in p.items() if k != "segmentation"},
+                      "bbox": [x + w * (1 - s) / 2, y + h * (1 - s) / 2, w * s, h * s]})
+    # the analytic premise: IoU 0.5184 with its own box, < 0.5 with every other box of the same class/page
+    for p, a in zip(preds, publaynet["annotations"]):
+        assert _iou_xywh(p["bbox"], a["bbox"]) == pytest.approx(s * s)
+        others = [b for b in publaynet["annotations"] if b is not a and b["image_id"] == a["image_id"]
+                  and b["category_id"] == a["category_id"]]
+        assert all(_iou_xywh(p["bbox"], b["bbox"]) < 0.5 for b in others)
+    res = coco_evaluate(publaynet, preds, iou_types=("bbox",))["bbox"]
+    assert res["AP"] == pytest.approx(10.0)
+    assert res["AP50"] == pytest.approx(100.0)
+    assert res["AP75"] == pytest.approx(0.0)
+
+
+def test_missing_class_hand_checked(publaynet):
+    """Dropping every 'title' prediction: that class scores 0, the four others 100 → AP = 80.0 (mean over
+    the five classes with ground truth), for boxes and masks alike."""
+    preds = [p for p in _gt_as_predictions(publaynet) if p["category_id"] != 2]
+    res = coco_evaluate(publaynet, preds)
+    for iou_type in ("bbox", "segm"):
+        assert res[iou_type]["AP"] == pytest.approx(80.0)
+        assert res[iou_type]["per_class"]["title"] == pytest.approx(0.0)
+        assert res[iou_type]["per_class"]["text"] == pytest.approx(100.0)
+
+
+def test_no_predictions(publaynet):
+    res = coco_evaluate(publaynet, [], iou_types=("bbox",))
+    assert res["bbox"]["AP"] == 0.0 and res["bbox"]["num_predictions"] == 0
+    with pytest.raises(ValueError, match="image ids"):
+        coco_evaluate(publaynet, [{"image_id": -5, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}])
+
+
+def _tiny_spec():
+    return detector_spec("R50-FPN", "embedded").replace(
+        fpn_channels=32, box_head_dim=64, mask_channels=16, rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=50,
+        rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50, box_batch_size_per_image=32, detections_per_img=10,
+        score_thresh=0.0, backbone_kwargs=dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64)), min_size=128,
+        max_size=192)
+
+
+@pytest.fixture(scope="module")
+def synthetic_pages(tmp_path_factory):
+    from distildoc.data.synthetic.generate import generate_split
+
+    root = tmp_path_factory.mktemp("dla")
+    generate_split(root, "rvl", "val", n_per_class=1, seed=0, progress=False)
+    coco = load_coco(root / "rvl" / "layout" / "val.json")
+    keep = [im["id"] for im in coco["images"][:2]]
+    small = {**coco, "images": [im for im in coco["images"] if im["id"] in keep],
+             "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
+    return root / "rvl", small
+
+
+def test_train_predict_evaluate_loop(synthetic_pages, tmp_path):
+    root, coco = synthetic_pages
+    torch.manual_seed(0)
+    model = build_detector(_tiny_spec())
+    train_set = CocoDetectionDataset(root, coco)
+    cfg = DetectionTrainConfig(iterations=2, batch_size=2, lr=0.01, warmup_iters=1, progress=False, log_every=1,
+                               multi_scale=(96, 128))
+    result = train_detector(model, train_set, cfg, ckpt_dir=tmp_path / "ckpt")
+    assert model.transform.min_size == (128,)  # the multi-scale setting is restored after training
+    assert result["completed"] and result["iterations"] == 2 and result["wall_time_s"] > 0
+    assert Path(result["checkpoint"]).is_file()
+    assert {"iter", "lr", "loss", "loss_mask"} <= set(result["history"][-1])
+    # predict on a resized copy (boxes / masks mapped back to 612×792) and evaluate
+    eval_set = CocoDetectionDataset(root, coco, size=(153, 198))
+    preds = predict_dataset(model, eval_set, batch_size=2)
+    assert preds, "score_thresh 0 should leave detections"
+    assert {p["image_id"] for p in preds} <= {im["id"] for im in coco["images"]}
+    m = mask_utils.decode(preds[0]["segmentation"])
+    assert m.shape == (792, 612)
+    assert all(p["bbox"][0] + p["bbox"][2] <= 612 + 1e-3 and p["bbox"][1] + p["bbox"][3] <= 792 + 1e-3 for p in preds)
+    res = coco_evaluate(coco, preds)
+    for iou_type in ("bbox", "segm"):
+        assert set(STAT_NAMES) <= set(res[iou_type])
+        assert 0.0 <= res[iou_type]["AP"] <= 100.0
+        assert set(res[iou_type]["per_class"]) == set(DOCLAYNET_CATEGORIES)
+    # export for the DocVQA stage: boxes in the page's pixels, names, descending scores
+    paths = [root / im["file_name"] for im in coco["images"]]
+    obj = export_predictions(model, paths, tmp_path / "dla.json", score_thresh=0.0, label_names=DOCLAYNET_CATEGORIES)
+    on_disk = json.loads((tmp_path / "dla.json").read_text())
+    assert on_disk == obj and obj["format"] == "distildoc-dla-predictions/v1"
+    rec = obj["images"][0]
+    assert rec["file_name"] == Path(coco["images"][0]["file_name"]).name and rec["image_size"] == [612, 792]
+    assert len(rec["boxes"]) == len(rec["labels"]) == len(rec["scores"])
+    assert all(lab in DOCLAYNET_CATEGORIES for lab in rec["labels"])
+    assert rec["scores"] == sorted(rec["scores"], reverse=True)
+    from distildoc.docvqa.enrich import select_predictions
+
+    selected = select_predictions(rec, (612, 792), 0.0, ())
+    assert len(selected) == len(rec["boxes"])
+
+
+def test_predict_rescales_to_original_size():
+    torch.manual_seed(0)
+    model = build_detector(_tiny_spec()).eval()
+    img = torch.rand(3, 160, 128)
+    small = predict(model, [img], [7], masks=True)
+    big = predict(model, [img], [7], orig_sizes=[(256, 320)], masks=True)
+    assert len(small) == len(big) > 0
+    for a, b in zip(small, big):
+        assert np.allclose(np.array(b["bbox"]), 2 * np.array(a["bbox"]), atol=2e-3)
+        assert mask_utils.decode(b["segmentation"]).shape == (320, 256)
+
+
+def test_efficiency_helpers():
+    torch.manual_seed(0)
+    model = build_detector(_tiny_spec())
+    n = count_params(model)
+    assert n == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6)
+    bb = count_flops(model, (160, 128), part="backbone")
+    total = count_flops(model, (160, 128))
+    assert 0 < bb < total
+    # FlopCounterMode counts 2 FLOPs per MAC: check on the FPN's first 1×1 lateral conv alone
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv = model.backbone.fpn.inner_blocks[0][0]
+    with FlopCounterMode(display=False) as counter:
+        conv(torch.zeros(1, conv.in_channels, 8, 8))
+    assert counter.get_total_flops() == 2 * conv.in_channels * conv.out_channels * 64
+    assert images_per_second(model, (160, 128), warmup=0, iters=1) > 0
+    assert model.training  # restored

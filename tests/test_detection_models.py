@@ -1,0 +1,178 @@
+"""Mask R-CNN layout detectors: backbone pyramids, presets, the KD feature helpers (tiny sizes, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from distildoc.models.detection import (
+    EMBEDDED_DETECTORS,
+    FPN_KEYS,
+    FPN_STRIDES,
+    PAPER_DETECTORS,
+    DetectorSpec,
+    ResNetFPNBackbone,
+    ViTFPNBackbone,
+    build_backbone,
+    build_detector,
+    detector_spec,
+    final_image_size,
+    fpn_features,
+    transform_images,
+    vit_tap_blocks,
+)
+
+torch.set_num_threads(1)
+
+SIZE = 128
+
+
+def tiny_spec(role: str, **overrides) -> DetectorSpec:
+    """The embedded preset of ``role`` shrunk to 128 px / FPN 32 for tests."""
+    spec = detector_spec(role, "embedded")
+    common = dict(fpn_channels=32, box_head_dim=64, mask_channels=16, rpn_pre_nms_top_n_train=100,
+                  rpn_post_nms_top_n_train=50, rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50,
+                  box_batch_size_per_image=32, detections_per_img=10)
+    if spec.arch == "resnet":
+        layers = (1, 1, 2, 1) if role.startswith("R101") else (1, 1, 1, 1)
+        common.update(backbone_kwargs=dict(layers=layers, channels=(8, 16, 32, 64)), min_size=SIZE, max_size=192)
+    else:
+        dim = 48 if role.startswith("ViT-B") else 32
+        common.update(backbone_kwargs=dict(img_size=SIZE, embed_dim=dim, depth=4, num_heads=2),
+                      min_size=SIZE, max_size=SIZE, fixed_size=(SIZE, SIZE))
+    common.update(overrides)
+    return spec.replace(**common)
+
+
+ROLES = ("R101-FPN", "R50-FPN", "ViT-B-FPN", "ViT-T-FPN")
+
+
+def test_vit_tap_rule():
+    assert vit_tap_blocks(12) == (3, 5, 7, 11)  # DistilDoc / BEiT / DiT
+    assert vit_tap_blocks(6) == (1, 2, 3, 5)
+    assert vit_tap_blocks(4) == (0, 1, 2, 3)
+    assert vit_tap_blocks(8) == (2, 3, 4, 7)
+    assert vit_tap_blocks(24) == (7, 11, 15, 23)
+    with pytest.raises(ValueError):
+        vit_tap_blocks(3)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pyramid_shapes_and_strides(role):
+    torch.manual_seed(0)
+    spec = tiny_spec(role)
+    backbone = build_backbone(spec).eval()
+    h, w = (SIZE, SIZE) if spec.arch == "vit" else (SIZE, 192)
+    with torch.no_grad():
+        feats = backbone(torch.randn(2, 3, h, w))
+    assert list(feats) == list(FPN_KEYS)
+    for key, stride in FPN_STRIDES.items():
+        assert feats[key].shape == (2, 32, -(-h // stride), -(-w // stride)), (key, feats[key].shape)
+        assert torch.isfinite(feats[key]).all()
+    assert backbone.out_channels == 32
+
+
+def test_resnet_backbone_norms_are_trainable_bn():
+    backbone = build_backbone(tiny_spec("R50-FPN"))
+    assert isinstance(backbone, ResNetFPNBackbone)
+    bns = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(m.weight.requires_grad for m in bns)
+    assert not any("Frozen" in type(m).__name__ for m in backbone.modules())
+    assert backbone.in_channels_list == [32, 64, 128, 256]  # stages 2-5, channels x Bottleneck expansion 4
+    with pytest.raises(ValueError, match="frozen_bn"):
+        build_backbone(tiny_spec("R50-FPN", norm="frozen_bn"))
+
+
+def test_vit_backbone_taps_and_pyramid():
+    backbone = build_backbone(tiny_spec("ViT-T-FPN"))
+    assert isinstance(backbone, ViTFPNBackbone)
+    assert backbone.taps == (0, 1, 2, 3)
+    assert backbone.in_channels_list == [32] * 4
+    # the simple pyramid: deconv-BN-GELU-deconv / deconv / identity / max-pool
+    p = backbone.pyramid
+    assert [type(m).__name__ for m in p.fpn1] == ["ConvTranspose2d", "BatchNorm2d", "GELU", "ConvTranspose2d"]
+    assert isinstance(p.fpn2, nn.ConvTranspose2d) and isinstance(p.fpn3, nn.Identity)
+    assert isinstance(p.fpn4, nn.MaxPool2d)
+    # the raw taps are the block outputs timm returns (no final norm)
+    x = torch.randn(1, 3, SIZE, SIZE)
+    backbone.eval()
+    with torch.no_grad():
+        maps = backbone.vit.forward_intermediates(x, indices=[0, 1, 2, 3], norm=False, intermediates_only=True)
+        ref = backbone.fpn({str(i): m for i, m in enumerate(backbone.pyramid(maps))})
+        out = backbone(x)
+    assert all(torch.equal(ref[k], out[k]) for k in FPN_KEYS)
+
+
+def test_presets():
+    for role in ROLES:
+        p, e = PAPER_DETECTORS[role], EMBEDDED_DETECTORS[role]
+        assert (p.fpn_channels, p.box_head_dim, p.mask_convs, p.mask_channels) == (256, 1024, 4, 256)
+        assert (p.rpn_pre_nms_top_n_train, p.rpn_post_nms_top_n_train) == (2000, 1000)
+        assert (p.box_batch_size_per_image, p.detections_per_img, p.num_classes) == (512, 100, 12)
+        assert (e.fpn_channels, e.box_head_dim, e.mask_convs, e.mask_channels) == (64, 256, 1, 64)
+        assert (e.rpn_pre_nms_top_n_train, e.rpn_post_nms_top_n_train) == (300, 150)
+        assert (e.box_batch_size_per_image, e.detections_per_img) == (64, 20)
+        assert p.anchor_sizes == (32, 64, 128, 256, 512) and p.aspect_ratios == (0.5, 1.0, 2.0)
+        assert not e.pretrained
+    for role in ("ViT-B-FPN", "ViT-T-FPN"):
+        p = PAPER_DETECTORS[role]
+        assert p.fixed_size == (384, 384) and p.image_mean == (0.5,) * 3 and p.drop_path_rate == 0.1
+    assert EMBEDDED_DETECTORS["ViT-B-FPN"].backbone_kwargs["embed_dim"] == 192
+    assert EMBEDDED_DETECTORS["ViT-T-FPN"].backbone_kwargs["embed_dim"] == 96
+    with pytest.raises(ValueError, match="unknown DetectorSpec key"):
+        DetectorSpec.from_dict({"role": "R50-FPN", "fpn_width": 3})
+    with pytest.raises(KeyError):
+        detector_spec("R18-FPN")
+    spec = DetectorSpec.from_dict(EMBEDDED_DETECTORS["R50-FPN"].to_dict())
+    assert spec == EMBEDDED_DETECTORS["R50-FPN"]
+
+
+def test_detector_heads_follow_spec():
+    model = build_detector(tiny_spec("R50-FPN", mask_convs=2))
+    assert model.roi_heads.box_head.fc6.out_features == 64
+    assert model.roi_heads.box_predictor.cls_score.out_features == 12
+    assert len([m for m in model.roi_heads.mask_head.modules() if isinstance(m, nn.Conv2d)]) == 2
+    assert model.rpn.anchor_generator.num_anchors_per_location() == [3] * 5
+    assert model.rpn._pre_nms_top_n == {"training": 100, "testing": 100}
+    assert model.roi_heads.detections_per_img == 10
+
+
+@pytest.mark.parametrize("role", ["R50-FPN", "ViT-T-FPN"])
+def test_detector_train_and_eval_forward(role):
+    torch.manual_seed(0)
+    model = build_detector(tiny_spec(role))
+    images = [torch.rand(3, 200, 160), torch.rand(3, 180, 150)]
+    masks = torch.zeros(2, 200, 160, dtype=torch.uint8)
+    masks[0, 10:60, 20:100] = 1
+    masks[1, 100:180, 30:140] = 1
+    targets = [{"boxes": torch.tensor([[20.0, 10, 100, 60], [30, 100, 140, 180]]), "labels": torch.tensor([1, 10]),
+                "masks": masks},
+               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+                "masks": torch.zeros(0, 180, 150, dtype=torch.uint8)}]
+    model.train()
+    losses = model(images, targets)
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert len(out) == 2 and out[0]["masks"].shape[-2:] == (200, 160)
+
+
+def test_fpn_features_on_transformed_batch_equals_raw():
+    torch.manual_seed(0)
+    model = build_detector(tiny_spec("R50-FPN")).eval()
+    images = [torch.rand(3, 264, 204), torch.rand(3, 264, 204)]
+    with torch.no_grad():
+        raw = fpn_features(model, images)
+        image_list, _ = transform_images(model, images)
+        pre = fpn_features(model, image_list)
+        pre_t = fpn_features(model, image_list.tensors)
+    assert list(raw) == list(FPN_KEYS)
+    assert all(torch.equal(raw[k], pre[k]) and torch.equal(raw[k], pre_t[k]) for k in FPN_KEYS)
+    # final_image_size reproduces the transform's resize (before padding)
+    w, h = final_image_size(model, 204, 264)
+    assert tuple(image_list.image_sizes[0]) == (h, w)
+    assert final_image_size(EMBEDDED_DETECTORS["R50-FPN"], 612, 792) == (256, 331)
+    assert final_image_size(EMBEDDED_DETECTORS["ViT-T-FPN"], 612, 792) == (256, 256)
