@@ -15,6 +15,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/dic_common.smk"
 include: "workflow/rules/dic.smk"
+include: "workflow/rules/dla_common.smk"
+include: "workflow/rules/dla.smk"
+include: "workflow/rules/docvqa.smk"
 
 
 rule all:

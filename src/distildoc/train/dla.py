@@ -1,0 +1,101 @@
+"""Document layout analysis jobs of the paper's Table 3 / 13: one detector per job (supervised teacher
+or student, or a student distilled from a trained teacher), trained, evaluated and measured.
+
+A model folder holds ``model.pt`` (state dict), ``spec.json`` (the `DetectorSpec`), ``metrics.json``
+(COCO bbox / segm AP on the evaluation split, parameters, FLOPs, images/s, training time) and the
+training checkpoints (``ckpt/``; a killed job resumes from the latest one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from ..data.coco import CocoDetectionDataset, load_coco
+from ..distill.detection import build_method
+from ..evaluate.detection import coco_evaluate, count_flops, count_params, images_per_second, predict_dataset
+from ..models.detection import DetectorSpec, build_detector, detector_spec
+from ..utils.io import read_json, write_json
+from .detection import train_detector
+
+log = logging.getLogger(__name__)
+
+
+def subset_coco(coco: dict, n_images: int) -> dict:
+    """The first `n_images` pages of a COCO file (in file order) with their annotations."""
+    images = coco["images"][:n_images]
+    keep = {im["id"] for im in images}
+    return {**coco, "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
+
+
+def dla_spec(role: str, dla_cfg: dict, num_classes: int) -> DetectorSpec:
+    overrides = dict(dla_cfg.get("overrides", {}).get(role, {}))
+    return detector_spec(role, dla_cfg["detectors"], num_classes=num_classes, score_thresh=dla_cfg["eval_score_thresh"],
+                         nms_thresh=dla_cfg["nms_thresh"], **overrides)
+
+
+def load_detector(model_dir: str | Path) -> torch.nn.Module:
+    model_dir = Path(model_dir)
+    spec = DetectorSpec.from_dict(read_json(model_dir / "spec.json"))
+    model = build_detector(spec)
+    model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))
+    return model.eval()
+
+
+def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Path, eval_ann: str | Path,
+              images_root: str | Path, method_key: str | None = None, teacher_dir: str | Path | None = None,
+              seed: int = 0) -> dict:
+    """Train one detector (distilled from `teacher_dir` with `method_key` when given), evaluate, measure."""
+    out_dir = Path(out_dir)
+    train_coco = load_coco(train_ann)
+    num_classes = max(c["id"] for c in train_coco["categories"]) + 1
+    spec = dla_spec(role, dla_cfg, num_classes)
+    torch.manual_seed(seed)
+    model = build_detector(spec)
+    teacher = method = None
+    if method_key is not None:
+        teacher = load_detector(teacher_dir)
+        hparams = dict(dla_cfg["methods"].get(method_key, {}))
+        method = build_method(method_key, model, teacher, **hparams)
+    family = spec.arch
+    recipe = {**dla_cfg["recipes"][family], **dla_cfg.get("recipe_overrides", {}).get(role, {})}
+    recipe.update(seed=seed, progress=True)
+    train_set = CocoDetectionDataset(images_root, train_ann)
+    log.info("training %s%s on %d pages (%s)", role, f" <- {method_key} from {teacher_dir}" if method_key else "",
+             len(train_set), recipe)
+    result = train_detector(model, train_set, recipe, method=method, teacher=teacher, ckpt_dir=out_dir / "ckpt")
+    model.eval()
+    torch.save(model.state_dict(), out_dir / "model.pt.tmp")
+    (out_dir / "model.pt.tmp").replace(out_dir / "model.pt")
+    write_json(out_dir / "spec.json", spec.to_dict())
+
+    eval_set = CocoDetectionDataset(images_root, eval_ann)
+    t0 = time.perf_counter()
+    preds = predict_dataset(model, eval_set, batch_size=2)
+    predict_s = time.perf_counter() - t0
+    coco_metrics = coco_evaluate(eval_ann, preds)
+    eff = dla_cfg["efficiency"]
+    size = tuple(eff["input_size"])
+    metrics = {
+        "role": role, "method": method_key or "supervised", "teacher_dir": str(teacher_dir) if teacher_dir else None,
+        "detectors": dla_cfg["detectors"], "seed": seed,
+        "bbox": coco_metrics["bbox"], "segm": coco_metrics.get("segm"),
+        "mAP": coco_metrics["bbox"]["AP"],
+        "params_M": count_params(model),
+        "gflops": count_flops(model, size, part="all"),
+        "gflops_backbone": count_flops(model, size, part="backbone"),
+        "flops_note": f"torch FlopCounterMode (2 FLOPs per multiply-add), one {size[1]}x{size[0]} page, eval forward",
+        "images_per_second": images_per_second(model, size, warmup=eff["warmup"], iters=eff["iters"]),
+        "train": {"iterations": result["iterations"], "wall_time_s": result["wall_time_s"],
+                  "seconds_per_iteration": result["seconds_per_iteration"], "resumed_from": result["resumed_from"],
+                  "history": result["history"][-5:]},
+        "eval_pages": len(eval_set), "predict_seconds": predict_s,
+        "eval_score_thresh": dla_cfg["eval_score_thresh"], "nms_thresh": dla_cfg["nms_thresh"],
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    log.info("%s (%s): bbox mAP %.2f, %.2f M params, %.2f GFLOPs, %.1f im/s", role, metrics["method"],
+             metrics["mAP"] or 0.0, metrics["params_M"], metrics["gflops"], metrics["images_per_second"])
+    return metrics

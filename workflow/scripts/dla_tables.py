@@ -1,0 +1,12 @@
+"""Snakemake script: collect every layout model's metrics into runs.csv and Table 3."""
+
+from pathlib import Path
+
+from distildoc.report.dla import load_dla_runs, write_dla_tables
+from distildoc.utils.io import write_text
+from distildoc.utils.runtime import init_script
+
+init_script(snakemake)  # noqa: F821 - injected by Snakemake
+df = load_dla_runs(list(snakemake.input))  # noqa: F821
+write_text(snakemake.output.runs_csv, df.to_csv(index=False))  # noqa: F821
+write_dla_tables(df, Path(snakemake.output.tables))  # noqa: F821
