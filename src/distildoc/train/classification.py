@@ -47,6 +47,7 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 128
     select_on: str = "val_loss"  # or "val_accuracy"
+    max_grad_norm: float | None = 1.0  # gradient clipping, the HF Trainer default the paper trained with
     progress: bool = True
 
 
@@ -224,6 +225,8 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
             loss = method(s, t, y)["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()
             sched.step()
             running += float(loss.detach()) * len(idx)

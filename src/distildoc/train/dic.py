@@ -69,7 +69,7 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     method = build_method("ce")
     cfg = TrainConfig(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], lr=tcfg["lr"],
                       weight_decay=tcfg["weight_decay"], warmup_frac=tcfg["warmup_frac"], seed=dic_cfg["seeds"][0],
-                      eval_batch_size=dic_cfg["eval_batch_size"])
+                      eval_batch_size=dic_cfg["eval_batch_size"], max_grad_norm=tcfg.get("max_grad_norm", 1.0))
     runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
     history: list = []
     if cfg.epochs > 0:
@@ -125,7 +125,8 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
         scfg = dic_cfg["student"]
         cfg = TrainConfig(epochs=scfg["epochs"], batch_size=batch_size_for(student_role, method_key, dic_cfg),
                           lr=scfg["lr"], weight_decay=scfg["weight_decay"], warmup_frac=scfg["warmup_frac"],
-                          seed=seed, eval_batch_size=dic_cfg["eval_batch_size"])
+                          seed=seed, eval_batch_size=dic_cfg["eval_batch_size"],
+                          max_grad_norm=scfg.get("max_grad_norm", 1.0))
         log.info("training %s -> %s with %s (batch %d, %d epochs)", teacher_role, student_role, method_key,
                  cfg.batch_size, cfg.epochs)
         res = fit(model, method, train, val, cfg, cache_train, cache_val)
