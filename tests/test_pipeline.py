@@ -64,6 +64,43 @@ def test_smoke_dag_produces_the_data_stage(smoke_project: Path) -> None:
 
 
 @pytest.mark.slow
+def test_smoke_dag_produces_every_classification_cell_and_table(smoke_project: Path) -> None:
+    res = smoke_project / "results/smoke"
+    cfg = yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]["dic"]
+    for ds in cfg["datasets"]:
+        for block in cfg["grid"]:
+            teacher = json.loads((res / f"dic/teachers/{ds}/{block['teacher']}/metrics.json").read_text())
+            assert teacher["role"] == "teacher" and "test" in teacher["splits"]
+            for student in block["students"]:
+                for method in block["methods"] + ["ce"]:
+                    t = "none" if method == "ce" else block["teacher"]
+                    run = res / f"dic/runs/{ds}/{t}__{student}__random__s0/{method}"
+                    m = json.loads((run / "metrics.json").read_text())
+                    assert m["method"] == method and m["student"] == student
+                    assert set(m["splits"]) == ({"test", "rvl_n"} if ds == "rvl" else {"test"})
+                    assert (run / "logits_test.npz").is_file() and (run / "model.safetensors").is_file()
+    tables = {p.name for p in (res / "tables/dic").iterdir()}
+    for stem in ("table6", "table9", "table10_r101", "table11_vitb", "table12_ditb", "table15", "table18", "table19"):
+        assert {f"{stem}.csv", f"{stem}.md", f"{stem}.tex"} <= tables, stem
+
+
+@pytest.mark.slow
+def test_smoke_dag_produces_table3_and_layout_predictions(smoke_project: Path) -> None:
+    res = smoke_project / "results/smoke"
+    table = (res / "tables/dla/table3.csv").read_text().splitlines()
+    assert table[0].startswith("Teacher,Student,Method,mAP,FLOPs (G),Params (M),Im/s")
+    assert len(table) == 1 + 8
+    for row in table[1:]:
+        assert "nan" not in row.lower(), row
+    preds = sorted((res / "dla/predictions").glob("*.json"))
+    assert len(preds) == 8
+    questions = json.loads((res / "docvqa/questions.json").read_text())["questions"]
+    obj = json.loads(preds[0].read_text())
+    assert obj["format"] == "distildoc-dla-predictions/v1"
+    assert {Path(q["image_path"]).name for q in questions} == {im["file_name"] for im in obj["images"]}
+
+
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(smoke_project: Path) -> None:
     res = _run([str(BIN / "snakemake"), "--cores", "2", "-n", "all", "--config", "preset=smoke"], smoke_project)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -96,7 +96,8 @@ rule dic_tables:
         teachers=[f"{DIC_RES}/teachers/{ds}/{b['teacher']}/metrics.json" for ds in DIC["datasets"] for b in DIC["grid"]],
         runs=[pair_dir(*key) for key in DIC_JOBS],
     output:
-        runs_csv=f"{DIC_RES}/runs.csv",
+        runs_csv=f"{RES}/metrics/dic_runs.csv",
+        summary=f"{RES}/metrics/dic.json",
         tables=directory(f"{RES}/tables/dic"),
     log:
         f"{LOGS}/dic/tables.log",

@@ -76,7 +76,8 @@ rule dla_tables:
     input:
         [f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
     output:
-        runs_csv=f"{DLA_RES}/runs.csv",
+        runs_csv=f"{RES}/metrics/dla_runs.csv",
+        summary=f"{RES}/metrics/dla.json",
         tables=directory(f"{RES}/tables/dla"),
     log:
         f"{LOGS}/dla/tables.log",

@@ -450,3 +450,20 @@ def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -
         written += list(paths.values())
     log.info("wrote %d DIC table files under %s", len(written), out_dir)
     return written
+
+
+def dic_summary(df: pd.DataFrame) -> dict:
+    """Headline numbers for `dvc metrics`: teachers' and mean students' test accuracy / ECE / AURC per
+    dataset and method (mean over teachers, students, inits and seeds)."""
+    test = df[df["split"] == "test"]
+    out: dict = {}
+    for ds, part in test.groupby("dataset"):
+        teachers = part[part["role"] == "teacher"]
+        students = part[part["role"] == "student"]
+        out[ds] = {
+            "teachers": {r.teacher: {"accuracy": float(r.accuracy), "ece": float(r.ece), "aurc": float(r.aurc)}
+                         for r in teachers.itertuples()},
+            "students": {m: {k: float(g[k].mean()) for k in ("accuracy", "ece", "aurc")}
+                         for m, g in students.groupby("method")},
+        }
+    return out
