@@ -111,7 +111,7 @@ def test_register_duplicate_and_idempotent():
         register_method("_test_dummy")(Dummy)  # same class again: fine
         assert get_method("_test_dummy") is Dummy and Dummy.key == "_test_dummy"
     finally:
-        registry_mod._METHODS.pop("_test_dummy", None)
+        registry_mod.METHODS.unregister("_test_dummy")
     with pytest.raises(ValueError):
         register_method("")
 

@@ -3,51 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from torch import nn
 
     from .base import DistillMethod, ModelDims
 
-__all__ = ["register_method", "get_method", "available_methods", "build_method"]
+__all__ = ["Registry", "register_method", "get_method", "available_methods", "build_method"]
 
-_METHODS: dict[str, type[DistillMethod]] = {}
-
-M = TypeVar("M", bound="type[DistillMethod]")
+T = TypeVar("T", bound=type)
 
 
-def register_method(key: str) -> Callable[[M], M]:
-    """Class decorator: register a :class:`DistillMethod` subclass under ``key`` (sets ``cls.key``).
+class Registry(Generic[T]):
+    """Classes by string key, filled by a class decorator (used for classification and detection methods)."""
 
-    Registering a different class under an existing key raises ValueError."""
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"method key must be a non-empty string, got {key!r}")
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
 
-    def decorator(cls: M) -> M:
-        existing = _METHODS.get(key)
-        if existing is not None and existing is not cls:
-            raise ValueError(f"distillation method key {key!r} is already registered to {existing.__qualname__}")
-        cls.key = key
-        _METHODS[key] = cls
-        return cls
+    def register(self, key: str) -> Callable[[T], T]:
+        """Class decorator: register under ``key`` and set ``cls.key``; a different class under an existing
+        key raises ValueError."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"method key must be a non-empty string, got {key!r}")
 
-    return decorator
+        def decorator(cls: T) -> T:
+            existing = self._items.get(key)
+            if existing is not None and existing is not cls:
+                raise ValueError(f"{self.kind} key {key!r} is already registered to {existing.__qualname__}")
+            cls.key = key
+            self._items[key] = cls
+            return cls
+
+        return decorator
+
+    def unregister(self, key: str) -> None:
+        """Remove ``key`` if registered (e.g. a temporary method in a test or a notebook)."""
+        self._items.pop(key, None)
+
+    def keys(self) -> list[str]:
+        """Sorted registered keys."""
+        return sorted(self._items)
+
+    def get(self, key: str) -> T:
+        """The class registered under ``key``; unknown keys raise KeyError listing the allowed ones."""
+        try:
+            return self._items[key]
+        except KeyError:
+            raise KeyError(f"unknown {self.kind} {key!r}; allowed: {', '.join(self.keys())}") from None
 
 
-def available_methods() -> list[str]:
-    """Sorted registered keys."""
-    return sorted(_METHODS)
-
-
-def get_method(key: str) -> type[DistillMethod]:
-    """The method class registered under ``key``; unknown keys raise KeyError listing the allowed ones."""
-    try:
-        return _METHODS[key]
-    except KeyError:
-        raise KeyError(
-            f"unknown distillation method {key!r}; allowed: {', '.join(available_methods())}"
-        ) from None
+METHODS: Registry[type[DistillMethod]] = Registry("distillation method")
+#: ``@register_method("key")`` registers a :class:`DistillMethod` subclass
+register_method = METHODS.register
+#: sorted registered keys
+available_methods = METHODS.keys
+#: the method class registered under a key
+get_method = METHODS.get
 
 
 def build_method(

@@ -29,6 +29,8 @@ from typing import Any, ClassVar, TypeVar
 
 from torch import Tensor, nn
 
+from ..registry import Registry
+
 __all__ = [
     "DetectionDistillMethod",
     "freeze_module",
@@ -86,43 +88,13 @@ class DetectionDistillMethod(nn.Module, abc.ABC):
         return teacher
 
 
-_METHODS: dict[str, type[DetectionDistillMethod]] = {}
-
-M = TypeVar("M", bound="type[DetectionDistillMethod]")
-
-
-def register_method(key: str) -> Callable[[M], M]:
-    """Class decorator: register a :class:`DetectionDistillMethod` under ``key`` (sets ``cls.key``).
-
-    Registering a different class under an existing key raises ValueError."""
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"method key must be a non-empty string, got {key!r}")
-
-    def decorator(cls: M) -> M:
-        existing = _METHODS.get(key)
-        if existing is not None and existing is not cls:
-            raise ValueError(f"detection distillation method key {key!r} is already registered to "
-                             f"{existing.__qualname__}")
-        cls.key = key
-        _METHODS[key] = cls
-        return cls
-
-    return decorator
-
-
-def available_methods() -> list[str]:
-    """Sorted registered detection method keys."""
-    return sorted(_METHODS)
-
-
-def get_method(key: str) -> type[DetectionDistillMethod]:
-    """The detection method class registered under ``key``; unknown keys raise KeyError listing the allowed."""
-    try:
-        return _METHODS[key]
-    except KeyError:
-        raise KeyError(
-            f"unknown detection distillation method {key!r}; allowed: {', '.join(available_methods())}"
-        ) from None
+DETECTION_METHODS: Registry[type[DetectionDistillMethod]] = Registry("detection distillation method")
+#: ``@register_method("key")`` registers a :class:`DetectionDistillMethod` subclass
+register_method = DETECTION_METHODS.register
+#: sorted registered detection method keys
+available_methods = DETECTION_METHODS.keys
+#: the detection method class registered under a key
+get_method = DETECTION_METHODS.get
 
 
 def build_method(key: str, student: nn.Module | None = None, teacher: nn.Module | None = None,
