@@ -13,8 +13,10 @@ rule docvqa_select:
     output:
         f"{DOCVQA_RES}/questions.json",
     params:
-        qa_json=f"{QA_ROOT}/qa/{DOCVQA['qa_split']}.json" if SYNTHETIC else f"{QA_ROOT}/val_v1.0.json",
-        images_root=QA_ROOT,
+        # synthetic: the QA JSON is the input itself and images sit under <dataset>/images/<split>;
+        # real: both come out of the download (its marker is the input)
+        qa_json=lambda wc, input: input.qa if SYNTHETIC else str(Path(input.qa).parent / "val_v1.0.json"),
+        images_root=lambda wc, input: str(Path(input.images).parents[1 if SYNTHETIC else 0]),
         max_questions=DOCVQA["max_questions"],
         seed=SEED,
     log:
