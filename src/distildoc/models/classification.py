@@ -64,6 +64,7 @@ from torch import nn
 
 # the distillation methods' own output/size types, so a DocClassifier's outputs feed them directly
 from ..distill.base import ModelDims, ModelOutputs, tokens_to_map
+from ..utils.records import strict_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +184,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelSpec key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
-        return cls(**data)
+        return strict_from_dict(cls, data, "ModelSpec")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

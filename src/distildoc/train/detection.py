@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from ..models.detection.maskrcnn import final_image_size
 from ..utils.io import atomic_path
+from ..utils.records import strict_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,7 @@ class DetectionTrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DetectionTrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown detection training key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return cls(**dict(data))
+        return strict_from_dict(cls, data, "detection training")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

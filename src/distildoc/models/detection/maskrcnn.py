@@ -69,6 +69,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 
+from ...utils.records import strict_from_dict
 from .backbones import FPN_KEYS, ResNetFPNBackbone, ViTFPNBackbone
 
 log = logging.getLogger(__name__)
@@ -188,11 +189,7 @@ class DetectorSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DetectorSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown DetectorSpec key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return cls(**dict(data))
+        return strict_from_dict(cls, data, "DetectorSpec")
 
 
 # ------------------------------------------------------------------------------------------------ presets
