@@ -20,6 +20,7 @@ from distildoc.evaluate.detection import (
     count_params,
     export_predictions,
     images_per_second,
+    measure_efficiency,
     predict,
     predict_dataset,
 )
@@ -199,3 +200,15 @@ def test_efficiency_helpers():
     assert counter.get_total_flops() == 2 * conv.in_channels * conv.out_channels * 64
     assert images_per_second(model, (160, 128), warmup=0, iters=1) > 0
     assert model.training  # restored
+
+
+def test_measure_efficiency_interleaves_rounds_and_reports_the_median():
+    torch.manual_seed(0)
+    models = {"a": build_detector(_tiny_spec()), "b": build_detector(_tiny_spec())}
+    res = measure_efficiency(models, (160, 128), warmup=0, iters=1, rounds=3)
+    assert set(res) == {"a", "b"}
+    for name, rec in res.items():
+        assert len(rec["images_per_second_rounds"]) == 3
+        assert rec["images_per_second"] == pytest.approx(float(np.median(rec["images_per_second_rounds"])))
+        assert rec["params_M"] == pytest.approx(count_params(models[name]))
+        assert rec["gflops"] == pytest.approx(count_flops(models[name], (160, 128)))

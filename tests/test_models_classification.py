@@ -114,6 +114,14 @@ def test_vit_feature_definitions(embedded_models):
     assert _close(out.middle_map, h[:, 1:].reshape(2, 6, 6, -1).permute(0, 3, 1, 2))
 
 
+def test_embedded_beit_head_is_not_scaled_down(embedded_models):
+    """timm's BEiT multiplies its head's initial weights by head_init_scale (1e-3 by default); the
+    from-scratch stand-in must start from the unscaled trunc-normal(0.02) init or its trunk gets no
+    gradient (the teacher stayed at chance)."""
+    head = embedded_models["DiT-B"].model.head.weight
+    assert 0.01 < float(head.std()) < 0.03
+
+
 def test_beit_feature_definitions(embedded_models):
     doc = embedded_models["DiT-B"]
     m, x = doc.model, _x()

@@ -72,9 +72,29 @@ rule dla_predict:
         "../scripts/dla_predict.py"
 
 
+rule dla_efficiency:
+    input:
+        models=[f"{DLA_RES}/models/{m}/model.pt" for m in DLA_MODELS],
+    output:
+        f"{DLA_RES}/efficiency.json",
+    params:
+        efficiency=DLA["efficiency"],
+    log:
+        f"{LOGS}/dla/efficiency.log",
+    # all cores: nothing else runs while the models are timed (torch uses this many threads)
+    threads: workflow.cores
+    conda:
+        ENV
+    message:
+        "Parameters, FLOPs and images/s of {n} layout models, measured side by side".format(n=len(DLA_MODELS))
+    script:
+        "../scripts/dla_efficiency.py"
+
+
 rule dla_tables:
     input:
-        [f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
+        metrics=[f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
+        efficiency=rules.dla_efficiency.output[0],
     output:
         runs_csv=f"{RES}/metrics/dla_runs.csv",
         summary=f"{RES}/metrics/dla.json",

@@ -8,7 +8,8 @@
   (``image_id``, ``category_id``, ``bbox`` xywh, ``score``, ``segmentation`` RLE), with boxes and masks
   rescaled to the *original* image size when the images fed to the model were resized.
 * :func:`export_predictions` — the per-page DLA JSON consumed by the DocVQA enrichment stage.
-* :func:`count_params`, :func:`count_flops`, :func:`images_per_second` — the efficiency columns.
+* :func:`count_params`, :func:`count_flops`, :func:`images_per_second` — the efficiency columns;
+  :func:`measure_efficiency` measures several models side by side (interleaved rounds, median).
 
 Labels: the detector's class index is the COCO category id (see ``distildoc.models.detection``); a
 ``label_to_category`` mapping can translate otherwise.
@@ -407,3 +408,25 @@ def images_per_second(model: nn.Module, size: tuple[int, int] = (792, 612), warm
     finally:
         model.train(was_training)
     return batch * max(1, iters) / elapsed
+
+
+def measure_efficiency(models: Mapping[str, nn.Module], size: tuple[int, int] = (792, 612), warmup: int = 2,
+                       iters: int = 10, rounds: int = 3) -> dict[str, dict[str, float | list[float]]]:
+    """The efficiency columns of Table 3 for several detectors, measured side by side in one process.
+
+    Parameters and GFLOPs (:func:`count_params`, :func:`count_flops`) are exact. Throughput is noisy on a
+    shared CPU, so every model is timed in each of ``rounds`` interleaved rounds (model A, B, …, then
+    again) of ``iters`` images after ``warmup`` untimed ones, and the **median** round is reported
+    (``images_per_second``; all rounds in ``images_per_second_rounds``): a load spike then hits every
+    model alike instead of one of them. Uses the current ``torch.get_num_threads()``.
+    """
+    out: dict[str, dict[str, float | list[float]]] = {
+        name: {"params_M": count_params(m), "gflops": count_flops(m, size, part="all"),
+               "gflops_backbone": count_flops(m, size, part="backbone"), "images_per_second_rounds": []}
+        for name, m in models.items()}
+    for _ in range(max(1, rounds)):
+        for name, m in models.items():
+            out[name]["images_per_second_rounds"].append(images_per_second(m, size, warmup=warmup, iters=iters))
+    for rec in out.values():
+        rec["images_per_second"] = float(np.median(rec["images_per_second_rounds"]))
+    return out

@@ -22,18 +22,26 @@ ROW_ORDER = [("none", "ViT-B-FPN", "supervised"), ("none", "R101-FPN", "supervis
              ("ViT-B-FPN", "ViT-T-FPN", "simkd_fpn"), ("ViT-B-FPN", "ViT-T-FPN", "reviewkd")]
 
 
-def load_dla_runs(paths: list[str | Path]) -> pd.DataFrame:
-    """One row per model folder (`<teacher>__<role>__<method>/metrics.json`)."""
+def load_dla_runs(paths: list[str | Path], efficiency: str | Path | dict | None = None) -> pd.DataFrame:
+    """One row per model folder (`<teacher>__<role>__<method>/metrics.json`), with the efficiency columns
+    (gflops, params_M, images_per_second) from the `dla_efficiency` JSON (``models`` keyed by folder name)
+    or, without one, from the metrics files themselves."""
+    eff_path = efficiency if isinstance(efficiency, (str, Path)) else None
+    eff = read_json(efficiency)["models"] if eff_path else (efficiency or {}).get("models", {})
     rows = []
     for p in paths:
         p = Path(p)
         m = read_json(p)
-        teacher = p.parent.name.split("__")[0]
+        folder = p.parent.name
+        teacher = folder.split("__")[0]
+        if eff and folder not in eff:
+            raise ValueError(f"{eff_path or 'efficiency'}: no entry for model {folder!r} (has {sorted(eff)})")
+        e = eff.get(folder, m)
         try:
             rows.append({"teacher": teacher, "role": m["role"], "method": m["method"], "mAP": m["mAP"],
                          "AP50": m["bbox"]["AP50"], "AP75": m["bbox"]["AP75"],
-                         "segm_mAP": (m.get("segm") or {}).get("AP"), "gflops": m["gflops"],
-                         "params_M": m["params_M"], "images_per_second": m["images_per_second"],
+                         "segm_mAP": (m.get("segm") or {}).get("AP"), "gflops": e["gflops"],
+                         "params_M": e["params_M"], "images_per_second": e["images_per_second"],
                          "train_seconds": m["train"]["wall_time_s"], "iterations": m["train"]["iterations"]})
         except KeyError as err:
             raise ValueError(f"{p}: missing key {err}") from None

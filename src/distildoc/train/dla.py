@@ -1,9 +1,11 @@
 """Document layout analysis jobs of the paper's Table 3 / 13: one detector per job (supervised teacher
-or student, or a student distilled from a trained teacher), trained, evaluated and measured.
+or student, or a student distilled from a trained teacher), trained and evaluated; then all of them measured together.
 
 A model folder holds ``model.pt`` (state dict), ``spec.json`` (the `DetectorSpec`), ``metrics.json``
-(COCO bbox / segm AP on the evaluation split, parameters, FLOPs, images/s, training time) and the
-training checkpoints (``ckpt/``; a killed job resumes from the latest one).
+(COCO bbox / segm AP on the evaluation split, parameters, training time) and the training checkpoints
+(``ckpt/``; a killed job resumes from the latest one). FLOPs and images/s come from `measure_dla_models`,
+one job that times every model side by side (`distildoc.evaluate.detection.measure_efficiency`), so that
+throughput is not skewed by whichever training job happened to run alongside.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 
 from ..data.coco import CocoDetectionDataset, load_coco
 from ..distill.detection import build_method
-from ..evaluate.detection import coco_evaluate, count_flops, count_params, images_per_second, predict_dataset
+from ..evaluate.detection import coco_evaluate, count_params, measure_efficiency, predict_dataset
 from ..models.detection import DetectorSpec, build_detector, detector_spec
 from ..utils.io import read_json, write_json
 from .detection import train_detector
@@ -77,18 +79,12 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     preds = predict_dataset(model, eval_set, batch_size=2)
     predict_s = time.perf_counter() - t0
     coco_metrics = coco_evaluate(eval_ann, preds)
-    eff = dla_cfg["efficiency"]
-    size = tuple(eff["input_size"])
     metrics = {
         "role": role, "method": method_key or "supervised", "teacher_dir": str(teacher_dir) if teacher_dir else None,
         "detectors": dla_cfg["detectors"], "seed": seed,
         "bbox": coco_metrics["bbox"], "segm": coco_metrics.get("segm"),
         "mAP": coco_metrics["bbox"]["AP"],
         "params_M": count_params(model),
-        "gflops": count_flops(model, size, part="all"),
-        "gflops_backbone": count_flops(model, size, part="backbone"),
-        "flops_note": f"torch FlopCounterMode (2 FLOPs per multiply-add), one {size[1]}x{size[0]} page, eval forward",
-        "images_per_second": images_per_second(model, size, warmup=eff["warmup"], iters=eff["iters"]),
         "train": {"iterations": result["iterations"], "wall_time_s": result["wall_time_s"],
                   "seconds_per_iteration": result["seconds_per_iteration"], "resumed_from": result["resumed_from"],
                   "history": result["history"][-5:]},
@@ -96,6 +92,22 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
         "eval_score_thresh": dla_cfg["eval_score_thresh"], "nms_thresh": dla_cfg["nms_thresh"],
     }
     write_json(out_dir / "metrics.json", metrics)
-    log.info("%s (%s): bbox mAP %.2f, %.2f M params, %.2f GFLOPs, %.1f im/s", role, metrics["method"],
-             metrics["mAP"] or 0.0, metrics["params_M"], metrics["gflops"], metrics["images_per_second"])
+    log.info("%s (%s): bbox mAP %.2f, %.2f M params, %d iterations in %.0f s", role, metrics["method"],
+             metrics["mAP"] or 0.0, metrics["params_M"], result["iterations"], result["wall_time_s"])
     return metrics
+
+
+def measure_dla_models(model_dirs: list[str | Path], eff_cfg: dict) -> dict:
+    """Parameters, GFLOPs and images/s of trained detectors (`dla.efficiency`: input_size (H, W), warmup,
+    iters, rounds), keyed by model folder name, with a note on how they were measured."""
+    size = tuple(eff_cfg["input_size"])
+    models = {Path(d).name: load_detector(d) for d in model_dirs}
+    res = measure_efficiency(models, size, warmup=eff_cfg["warmup"], iters=eff_cfg["iters"],
+                             rounds=eff_cfg.get("rounds", 3))
+    note = (f"torch FlopCounterMode (2 FLOPs per multiply-add) on one {size[1]}x{size[0]} page, eval forward; "
+            f"images/s at batch 1 with {torch.get_num_threads()} thread(s): median of {eff_cfg.get('rounds', 3)} "
+            f"interleaved rounds of {eff_cfg['iters']} images after {eff_cfg['warmup']} warm-up")
+    for name, rec in res.items():
+        log.info("%s: %.2f M params, %.2f GFLOPs, %.2f im/s (rounds %s)", name, rec["params_M"], rec["gflops"],
+                 rec["images_per_second"], ", ".join(f"{v:.2f}" for v in rec["images_per_second_rounds"]))
+    return {"note": note, "input_size": list(size), "models": res}
