@@ -3,13 +3,16 @@ or student, or a student distilled from a trained teacher), trained and evaluate
 
 A model folder holds ``model.pt`` (state dict), ``spec.json`` (the `DetectorSpec`), ``metrics.json``
 (COCO bbox / segm AP on the evaluation split, parameters, training time) and the training checkpoints
-(``ckpt/``; a killed job resumes from the latest one). FLOPs and images/s come from `measure_dla_models`,
-one job that times every model side by side (`distildoc.evaluate.detection.measure_efficiency`), so that
-throughput is not skewed by whichever training job happened to run alongside.
+(``ckpt/<configuration key>/``; a killed job resumes from the latest one). FLOPs and images/s come from
+`measure_dla_models`, one job that times every model side by side
+(`distildoc.evaluate.detection.measure_efficiency`), so that throughput is not skewed by whichever
+training job happened to run alongside.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -68,7 +71,14 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     train_set = CocoDetectionDataset(images_root, train_ann)
     log.info("training %s%s on %d pages (%s)", role, f" <- {method_key} from {teacher_dir}" if method_key else "",
              len(train_set), recipe)
-    result = train_detector(model, train_set, recipe, method=method, teacher=teacher, ckpt_dir=out_dir / "ckpt")
+    # checkpoints of a configuration live under its own key, so a changed preset starts afresh (a run of the
+    # old configuration keeps its checkpoints) while a killed run of the same one resumes
+    run_key = hashlib.sha1(json.dumps({"spec": spec.to_dict(), "recipe": recipe, "method": method_key,
+                                       "hparams": dla_cfg["methods"].get(method_key or "", {}),
+                                       "teacher": str(teacher_dir) if teacher_dir else None},
+                                      sort_keys=True, default=str).encode()).hexdigest()[:12]
+    result = train_detector(model, train_set, recipe, method=method, teacher=teacher,
+                            ckpt_dir=out_dir / "ckpt" / run_key)
     model.eval()
     torch.save(model.state_dict(), out_dir / "model.pt.tmp")
     (out_dir / "model.pt.tmp").replace(out_dir / "model.pt")
