@@ -2,9 +2,10 @@
 from pathlib import Path
 
 from distildoc.config import ConfigError, validate_config
+from distildoc.config_checks import check_config
 
 try:
-    CFG = validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    CFG = check_config(validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
 except ConfigError as err:
     raise WorkflowError(f"params.yaml / --config: {err}") from None
 

@@ -21,6 +21,9 @@ rule synthetic_split:
         n_per_class=lambda wc: CFG["data"]["synthetic"][wc.dataset][wc.split],
         page_size=CFG["data"]["synthetic"]["page_size"] if SYNTHETIC else None,
         max_questions=CFG["data"]["synthetic"]["max_questions"] if SYNTHETIC else None,
+        # data.synthetic.inject_corrupt: a truncated PNG and an empty file in the rvl test split
+        inject_corrupt=lambda wc: (SYNTHETIC and CFG["data"]["synthetic"].get("inject_corrupt", False)
+                                   and (wc.dataset, wc.split) == ("rvl", "test")),
         seed=SEED,
     log:
         f"{LOGS}/data/synthetic_{{dataset}}_{{split}}.log",

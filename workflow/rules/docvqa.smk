@@ -1,9 +1,9 @@
 # Zero-shot layout-aware DocVQA (the paper's Table 4 and Tables 16-17): a question set, OCR, DLA tags
 # inserted from each layout model's predictions, four prompt types, an LLM reader, ANLS per type.
+# One `docvqa_grid` job per dataset loads the reader once and writes every cell
+# (runs/<dla_model>/<prompt>/{predictions.jsonl,metrics.json}); identical prompts are answered once.
 
-DOCVQA = CFG["docvqa"]
-DOCVQA_RES = f"{RES}/docvqa"
-QA_ROOT = f"{SYN}/rvl" if SYNTHETIC else "data/raw/docvqa"
+include: "docvqa_common.smk"
 
 
 rule docvqa_select:
@@ -14,9 +14,11 @@ rule docvqa_select:
         f"{DOCVQA_RES}/questions.json",
     params:
         # synthetic: the QA JSON is the input itself and images sit under <dataset>/images/<split>;
-        # real: both come out of the download (its marker is the input)
-        qa_json=lambda wc, input: input.qa if SYNTHETIC else str(Path(input.qa).parent / "val_v1.0.json"),
-        images_root=lambda wc, input: str(Path(input.images).parents[1 if SYNTHETIC else 0]),
+        # real: both come out of the download (its marker is the input), paths from docvqa.datasets[0]
+        qa_json=lambda wc, input: input.qa if SYNTHETIC else (
+            DV_DATASETS[DV_PRIMARY].get("qa_json") or str(Path(input.qa).parent / "val_v1.0.json")),
+        images_root=lambda wc, input: str(Path(input.images).parents[1]) if SYNTHETIC else (
+            DV_DATASETS[DV_PRIMARY].get("images_root") or str(Path(input.images).parent)),
         max_questions=DOCVQA["max_questions"],
         seed=SEED,
     log:
@@ -28,3 +30,126 @@ rule docvqa_select:
         "Selecting up to {params.max_questions} questions (stratified by type)"
     script:
         "../scripts/docvqa_select.py"
+
+
+rule docvqa_select_extra:
+    input:
+        lambda wc: DV_DATASETS[wc.dv_extra]["qa_json"] if SYNTHETIC else f"data/raw/{wc.dv_extra}/.complete",
+    output:
+        f"{DOCVQA_RES}/{{dv_extra}}/questions.json",
+    params:
+        qa_json=lambda wc: DV_DATASETS[wc.dv_extra]["qa_json"],
+        images_root=lambda wc: DV_DATASETS[wc.dv_extra]["images_root"],
+        max_questions=DOCVQA["max_questions"],
+        seed=SEED,
+    log:
+        f"{LOGS}/docvqa/select_{{dv_extra}}.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Selecting up to {params.max_questions} {wildcards.dv_extra} questions (stratified by type)"
+    script:
+        "../scripts/docvqa_select.py"
+
+
+rule docvqa_dla_predict_extra:
+    input:
+        model=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
+        questions=f"{DOCVQA_RES}/{{dv_extra}}/questions.json",
+    output:
+        f"{DOCVQA_RES}/{{dv_extra}}/dla/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
+    params:
+        score_thresh=DLA["export_score_thresh"],
+    log:
+        f"{LOGS}/docvqa/dla_{{dv_extra}}_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Layout predictions of {wildcards.dla_role} ({wildcards.dla_method}) on the {wildcards.dv_extra} pages"
+    script:
+        "../scripts/dla_predict.py"
+
+
+rule docvqa_grid:
+    input:
+        questions=lambda wc: dv_questions(wc.dv_dataset),
+        ocr=lambda wc: dv_ocr_input(wc.dv_dataset),
+        dla=lambda wc: [dv_dla_predictions(wc.dv_dataset, m) for m in DV_DLA_MODELS],
+    output:
+        predictions=dv_cell_files("{dv_dataset}", "predictions.jsonl"),
+        metrics=dv_cell_files("{dv_dataset}", "metrics.json"),
+        summary=f"{DOCVQA_RES}/{{dv_dataset}}/grid.json",
+    params:
+        dataset=lambda wc: DV_DATASETS[wc.dv_dataset],
+        docvqa=DOCVQA,
+        dla_models=DV_DLA_MODELS,
+        runs_dir=lambda wc: f"{DOCVQA_RES}/{wc.dv_dataset}/runs",
+    log:
+        f"{LOGS}/docvqa/grid_{{dv_dataset}}.log",
+    # the LLM uses both cores (OMP_WAIT_POLICY=PASSIVE is set by the script before torch loads)
+    threads: 2
+    resources:
+        **train_resources(),
+    conda:
+        ENV
+    message:
+        "DocVQA grid on {{wildcards.dv_dataset}}: {n} cells (prompt x DLA model), one reader".format(n=len(DV_CELLS))
+    script:
+        "../scripts/docvqa_grid.py"
+
+
+rule docvqa_realfixture:
+    input:
+        unpack(dv_realfixture_inputs),
+    output:
+        metrics=f"{DOCVQA_RES}/realfixture/metrics.json",
+        predictions=f"{DOCVQA_RES}/realfixture/predictions.jsonl",
+        ocr=f"{DOCVQA_RES}/realfixture/ocr.json",
+    params:
+        docvqa=DOCVQA,
+        realfixture=DV_REALFIXTURE,
+        seed=SEED,
+    log:
+        f"{LOGS}/docvqa/realfixture.log",
+    threads: 2
+    conda:
+        ENV
+    message:
+        "Real DocVQA fixture pages: Tesseract -> DLA -> 4 prompts x (no DLA, DLA) -> reader -> ANLS"
+    script:
+        "../scripts/docvqa_realfixture.py"
+
+
+rule docvqa_tables:
+    input:
+        metrics=[f for ds in DV_DATASETS for f in dv_cell_files(ds, "metrics.json")],
+        summaries=[f"{DOCVQA_RES}/{ds}/grid.json" for ds in DV_DATASETS],
+    output:
+        runs_csv=f"{RES}/metrics/docvqa_runs.csv",
+        summary=f"{RES}/metrics/docvqa.json",
+        tables=[f"{RES}/tables/docvqa/{t}.{ext}" for t in ("table4", "table16", "table17") for ext in ("csv", "md", "tex")],
+    params:
+        datasets=DOCVQA["datasets"],
+        table4_dla_model=DOCVQA["table4_dla_model"],
+        tables_dir=lambda wc, output: str(Path(output.tables[0]).parent),
+    log:
+        f"{LOGS}/docvqa/tables.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Writing the DocVQA tables (Tables 4, 16, 17) and docvqa_runs.csv"
+    script:
+        "../scripts/docvqa_tables.py"
+
+
+rule docvqa:
+    input:
+        rules.docvqa_tables.output,
+        [f for ds in DV_DATASETS for f in dv_cell_files(ds, "predictions.jsonl")],
+        rules.docvqa_realfixture.output if DV_REALFIXTURE_ON else [],
+
+
+ALL_TARGETS.extend(rules.docvqa.input)

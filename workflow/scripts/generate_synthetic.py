@@ -9,4 +9,5 @@ init_script(snakemake)  # noqa: F821 - injected by Snakemake
 wc, p = snakemake.wildcards, snakemake.params  # noqa: F821
 root = Path(snakemake.output.manifest).parents[1]  # noqa: F821 - .../synthetic
 width, height = p.page_size
-generate_split(root, wc.dataset, wc.split, p.n_per_class, p.seed, width, height, p.max_questions)
+generate_split(root, wc.dataset, wc.split, p.n_per_class, p.seed, width, height, p.max_questions,
+               inject_corrupt=bool(p.inject_corrupt))

@@ -3,7 +3,8 @@
 :func:`load_coco` validates a COCO file; :func:`coco_to_targets` turns the annotations of one image into
 torchvision's detection target (``boxes`` xyxy float, ``labels`` int64, ``masks`` uint8 N×H×W rasterised
 from the polygons / RLE with ``pycocotools.mask``); :class:`CocoDetectionDataset` pairs targets with the
-page images.
+page images. An unreadable page raises :class:`UnreadableImageError` (a missing one FileNotFoundError),
+naming it; :meth:`CocoDetectionDataset.drop_unreadable` and the detector's pre-decoding skip and count them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
@@ -31,6 +32,10 @@ _ANN_KEYS = ("id", "image_id", "category_id", "bbox")
 _CAT_KEYS = ("id", "name")
 
 Size = int | tuple[int, int]
+
+
+class UnreadableImageError(OSError):
+    """A page image that exists but cannot be decoded (empty, truncated, not an image); names the file."""
 
 
 def _check_keys(path: Path, what: str, index: int, obj: Any, keys: Sequence[str]) -> None:
@@ -198,6 +203,8 @@ class CocoDetectionDataset(Dataset):
     def __init__(self, images_dir: str | os.PathLike, ann_file: str | os.PathLike | dict, size: Size | None = None,
                  precedence_only: bool = True) -> None:
         self.images_dir = Path(images_dir)
+        if not self.images_dir.is_dir():
+            raise FileNotFoundError(f"missing image folder of the detection dataset: {self.images_dir}")
         coco = ann_file if isinstance(ann_file, dict) else load_coco(ann_file)
         self.coco = filter_doclaynet_precedence(coco) if precedence_only else coco
         self.size = size
@@ -216,8 +223,11 @@ class CocoDetectionDataset(Dataset):
         path = self.image_path(index)
         if not path.is_file():
             raise FileNotFoundError(f"image {info['file_name']!r} (id {info['id']}) not found at {path}")
-        with Image.open(path) as im:
-            rgb = im.convert("RGB")
+        try:
+            with Image.open(path) as im:
+                rgb = im.convert("RGB")
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            raise UnreadableImageError(f"unreadable image {path} (id {info['id']}): {err}") from err
         if rgb.size != (info["width"], info["height"]):
             log.warning("%s is %dx%d but the COCO file says %dx%d", path, *rgb.size, info["width"], info["height"])
         out_w, out_h = _target_size(self.size, int(info["width"]), int(info["height"]))
@@ -226,3 +236,24 @@ class CocoDetectionDataset(Dataset):
         image = torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
         target = image_targets(info, self._anns.get(info["id"], []), self.size)
         return image, target
+
+    def drop_unreadable(self) -> list[str]:
+        """Decode every page once; drop the missing / unreadable ones (logged) and return their paths
+        (relative ``file_name``). ``self.coco`` keeps only the readable images and their annotations."""
+        skipped = []
+        for i in range(len(self.images)):
+            path = self.image_path(i)
+            try:
+                with Image.open(path) as im:
+                    im.load()
+            except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+                log.warning("skipping unreadable image %s: %s", path, err)
+                skipped.append(self.images[i]["file_name"])
+        if skipped:
+            bad = set(skipped)
+            self.images = [im for im in self.images if im["file_name"] not in bad]
+            keep = {im["id"] for im in self.images}
+            self.coco = {**self.coco, "images": self.images,
+                         "annotations": [a for a in self.coco["annotations"] if a["image_id"] in keep]}
+            log.warning("%s: skipped %d unreadable image(s): %s", self.images_dir, len(skipped), ", ".join(skipped))
+        return skipped

@@ -139,6 +139,8 @@ def decode_split(
         in the order of `entries` minus the skipped ones.
     """
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"missing image folder: {root}")
     n = len(entries)
     images = np.empty((n, size, size), dtype=np.uint8)
     keep = np.zeros(n, dtype=bool)
@@ -158,6 +160,8 @@ def decode_split(
         with ThreadPoolExecutor(workers) as pool:
             consume(pool.map(decode, range(n)))
     skipped = [entries[i][0] for i in np.flatnonzero(~keep)]
+    if n and not keep.any():
+        raise ValueError(f"none of the {n} images listed under {root} could be read (first: {root / entries[0][0]})")
     labels = np.asarray([label for (_, label), k in zip(entries, keep) if k], dtype=np.int64)
     ids = [p for (p, _), k in zip(entries, keep) if k]
     if skipped:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..utils.io import read_json, write_json, write_text
+from ..utils.io import atomic_path, read_json, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def contact_sheet(root: Path, out_path: Path, per_row: int = 8) -> None:
     handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colours[i % 20]) for i in range(len(DOCLAYNET_CATEGORIES))]
     fig.legend(handles, DOCLAYNET_CATEGORIES, loc="lower center", ncol=11, fontsize=6, frameon=False)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
+    with atomic_path(out_path) as tmp:  # creates the folder; renamed onto out_path only when complete
+        fig.savefig(tmp, dpi=110, format=Path(out_path).suffix.lstrip(".") or "png")
     plt.close(fig)
     log.info("wrote %s (%d pages)", out_path, len(picks))

@@ -510,9 +510,11 @@ class DocClassifier(nn.Module):
         if self.source == "timm":
             from safetensors.torch import save_file
 
-            path.parent.mkdir(parents=True, exist_ok=True)
+            from ..utils.io import atomic_path
+
             state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-            save_file(state, str(path))
+            with atomic_path(path) as tmp:
+                save_file(state, str(tmp))
             return self.spec.replace(pretrained=True, checkpoint=str(path))
         self.model.save_pretrained(str(path))
         return self.spec.replace(pretrained=True, name=str(path), kwargs={})

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..distill import build_method
 from ..distill.base import DistillMethod, ModelDims, ModelOutputs
 from ..evaluate.classification import classification_metrics
 from ..models.classification import ALL_FEATURES, DocClassifier, ModelSpec, build_model, count_parameters
+from ..utils import distributed as dist
 from ..utils.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class TrainConfig:
     select_on: str = "val_loss"  # or "val_accuracy"
     max_grad_norm: float | None = 1.0  # gradient clipping, the HF Trainer default the paper trained with
     progress: bool = True
+    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: only at epoch ends); needs a ckpt_dir
 
 
 def linear_warmup_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_frac: float):
@@ -151,6 +154,8 @@ def load_teacher_cache(path: str | Path, expected_key: str | None = None) -> Tea
     """Load a cache file; a key mismatch (stale cache) is an error naming the file."""
     from safetensors import safe_open
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"missing teacher cache: {path}")
     with safe_open(str(path), "pt") as fh:
         key = fh.metadata()["key"]
     if expected_key is not None and key != expected_key:
@@ -197,10 +202,80 @@ def evaluate_loss(model: DocClassifier, method: DistillMethod, split: TensorSpli
     return total / n, correct / n
 
 
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+            "batch_order": gen.get_state(),
+            **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})}
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    gen.set_state(state["batch_order"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+#: TrainConfig fields that may differ between a run and its resumption without changing its trajectory
+_RESUME_FREE = {"progress", "checkpoint_every", "eval_batch_size"}
+
+CKPT_NAME = "fit_checkpoint.pt"
+
+
+def save_fit_checkpoint(ckpt_dir: str | Path, state: dict) -> Path:
+    """Write the training state atomically to ``ckpt_dir/fit_checkpoint.pt`` (one file, replaced each time)."""
+    path = Path(ckpt_dir) / CKPT_NAME
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    log.info("checkpoint %s (epoch %d, step %d of the epoch)", path, state["epoch"], state["step_in_epoch"])
+    return path
+
+
+def load_fit_checkpoint(ckpt_dir: str | Path | None, cfg: TrainConfig) -> dict | None:
+    """The saved training state in `ckpt_dir` (None if there is none); a checkpoint of another recipe
+    is an error naming the file and the changed keys."""
+    if ckpt_dir is None or not (Path(ckpt_dir) / CKPT_NAME).is_file():
+        return None
+    path = Path(ckpt_dir) / CKPT_NAME
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint: say which file
+        raise RuntimeError(f"unreadable training checkpoint {path}: {err}; delete it to start afresh") from err
+    now = asdict(cfg)
+    diffs = [f"{k}: checkpoint {v!r} vs now {now.get(k)!r}" for k, v in state["config"].items()
+             if k not in _RESUME_FREE and now.get(k) != v]
+    if diffs:
+        raise ValueError(f"cannot resume from {path}: the recipe changed ({'; '.join(diffs)}); delete {ckpt_dir}")
+    return state
+
+
+class _TrainStep(nn.Module):
+    """Student + method as one module, so that DistributedDataParallel syncs the gradients of both."""
+
+    def __init__(self, model: DocClassifier, method: DistillMethod, feats: frozenset[str], fmt) -> None:
+        super().__init__()
+        self.model, self.method, self.feats, self.fmt = model, method, feats, fmt
+
+    def forward(self, x: torch.Tensor, t: ModelOutputs | None, y: torch.Tensor) -> torch.Tensor:
+        return self.method(self.model(x.contiguous(memory_format=self.fmt), self.feats), t, y)["loss"]
+
+
 def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: TensorSplit, cfg: TrainConfig,
-        teacher_train: TeacherSource | None = None, teacher_val: TeacherSource | None = None) -> FitResult:
-    """Train `model` (+ the method's own modules) and keep the weights of the best validation epoch."""
+        teacher_train: TeacherSource | None = None, teacher_val: TeacherSource | None = None,
+        ckpt_dir: str | Path | None = None) -> FitResult:
+    """Train `model` (+ the method's own modules) and keep the weights of the best validation epoch.
+
+    With `ckpt_dir`, the whole training state (model, method, optimiser, scheduler, RNG states, position in
+    the epoch, best-validation state, history) is written there atomically every `cfg.checkpoint_every`
+    optimiser steps and at the end of every epoch; a call that finds a checkpoint resumes from it, and on CPU
+    ends with exactly the weights of an uninterrupted run. The caller removes `ckpt_dir` once its outputs
+    are written. Under torchrun (`distildoc.utils.distributed`) the model runs in DistributedDataParallel,
+    each rank takes its share of every global batch of `cfg.batch_size`, and only rank 0 writes checkpoints.
+    """
     torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
     gen = torch.Generator().manual_seed(cfg.seed)
     model, fmt = _prepare(model)
     params = list(model.parameters()) + list(method.trainable_parameters())
@@ -210,27 +285,59 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     feats = _student_features(method, training=True)
     result = FitResult(best_epoch=-1)
     best_score, best_state = math.inf, None
+    seen, prior_seconds, start_epoch, order, skip, running = 0, 0.0, 0, None, 0, 0.0
+
+    state = load_fit_checkpoint(ckpt_dir, cfg)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        method.load_state_dict(state["method"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"], gen)
+        start_epoch, skip, order, running = state["epoch"], state["step_in_epoch"], state["order"], state["running"]
+        best_score, best_state, result.best_epoch = state["best_score"], state["best_state"], state["best_epoch"]
+        result.history, seen, prior_seconds = state["history"], state["seen"], state["train_seconds"]
+        log.info("resumed from %s at epoch %d, step %d of the epoch", Path(ckpt_dir) / CKPT_NAME, start_epoch + 1, skip)
+
+    step_module: nn.Module = _TrainStep(model, method, feats, fmt)
+    if dist.is_distributed():
+        step_module = torch.nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
     t0 = time.perf_counter()
-    seen = 0
-    for epoch in range(cfg.epochs):
+
+    def checkpoint(epoch: int, step_in_epoch: int) -> None:
+        if ckpt_dir is None or not dist.is_main_process():
+            return
+        save_fit_checkpoint(ckpt_dir, {
+            "config": asdict(cfg), "epoch": epoch, "step_in_epoch": step_in_epoch, "order": order,
+            "running": running, "model": model.state_dict(), "method": method.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(gen),
+            "best_score": best_score, "best_state": best_state, "best_epoch": result.best_epoch,
+            "history": result.history, "seen": seen, "train_seconds": prior_seconds + time.perf_counter() - t0})
+
+    step = start_epoch * steps_per_epoch + skip
+    for epoch in range(start_epoch, cfg.epochs):
         model.train()
         method.train()
-        running = 0.0
-        bar = tqdm(_batches(len(train), cfg.batch_size, gen), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not cfg.progress, leave=False)
-        for idx in bar:
+        if order is None:  # a fresh epoch (not one resumed mid-way)
+            order, skip, running = torch.randperm(len(train), generator=gen), 0, 0.0
+        batches = list(order.split(cfg.batch_size))
+        bar = tqdm(batches[skip:], desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False)
+        for i, global_idx in enumerate(bar, start=skip):
+            idx, weight = dist.shard(global_idx)
             x, y = train.batch(idx)
-            s = model(x.contiguous(memory_format=fmt), feats)
             t = teacher_train.outputs(idx, x) if (teacher_train is not None and method.needs_teacher) else None
-            loss = method(s, t, y)["loss"]
+            loss = step_module(x, t, y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight).backward()
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()
             sched.step()
-            running += float(loss.detach()) * len(idx)
-            seen += len(idx)
+            running += dist.all_sum(float(loss.detach()) * len(idx) * (weight > 0))  # the global batch's loss sum
+            seen += len(global_idx)
+            step += 1
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and i + 1 < len(batches):
+                checkpoint(epoch, i + 1)
         val_loss, val_acc = evaluate_loss(model, method, val, teacher_val, cfg.eval_batch_size, fmt)
         result.history.append({"epoch": epoch + 1, "train_loss": running / len(train), "val_loss": val_loss,
                                "val_accuracy": val_acc})
@@ -240,7 +347,9 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
         if score < best_score:
             best_score, result.best_epoch = score, epoch + 1
             best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(method.state_dict()))
-    result.train_seconds = time.perf_counter() - t0
+        order, skip, running = None, 0, 0.0
+        checkpoint(epoch + 1, 0)
+    result.train_seconds = prior_seconds + time.perf_counter() - t0
     result.examples_per_second = seen / max(result.train_seconds, 1e-9)
     if best_state is not None:
         model.load_state_dict(best_state[0])
@@ -276,6 +385,7 @@ def write_logits(path: str | Path, logits: np.ndarray, split: TensorSplit) -> No
 def split_metrics(logits: np.ndarray, split: TensorSplit, num_classes: int | None = None) -> dict:
     m = classification_metrics(logits, split.labels.numpy())
     m["skipped_inputs"] = list(split.skipped)
+    m["n_skipped"] = len(split.skipped)
     return m
 
 
@@ -303,6 +413,9 @@ def load_classifier(run_dir: str | Path) -> tuple[DocClassifier, DistillMethod]:
     """Rebuild a saved student (or teacher) for inference from its run folder alone."""
     run_dir = Path(run_dir)
     meta = read_json(run_dir / "artefact.json")
+    for name in (meta["model_spec"]["checkpoint"], "method.safetensors"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"missing checkpoint: {run_dir / name}")
     spec_d = dict(meta["model_spec"])
     spec_d["checkpoint"] = str(run_dir / spec_d["checkpoint"])
     model = build_model(ModelSpec.from_dict(spec_d))

@@ -20,7 +20,10 @@ detection dataset (items ``(image 3×H×W float in [0, 1] or uint8, target)`` as
   and resumed ends with the same weights as an uninterrupted one (on CPU, bit for bit);
 * with a detection distillation ``method`` (``distildoc.distill.detection``) the loss is
   ``method(model, teacher, images, targets)["loss"]``; the method is prepared (teacher frozen, SimKD heads
-  reused) before the optimiser is built, and its trainable extras (ReviewKD's ABFs) are optimised too.
+  reused) before the optimiser is built, and its trainable extras (ReviewKD's ABFs) are optimised too;
+* under torchrun (``distildoc.utils.distributed``) the student (+ method) runs in DistributedDataParallel:
+  every rank draws the same global batch of ``batch_size`` images and trains on its share, and only rank 0
+  writes checkpoints.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..models.detection.maskrcnn import final_image_size
+from ..utils import distributed as dist
 from ..utils.io import atomic_path
 from ..utils.records import strict_from_dict
 
@@ -167,6 +171,7 @@ class PredecodedDetectionSet:
         if len(images) != len(targets):
             raise ValueError("images and targets differ in length")
         self.images, self.targets = images, targets
+        self.skipped: list[str] = []  # items of the source dataset that could not be read
 
     def __len__(self) -> int:
         return len(self.images)
@@ -180,16 +185,23 @@ def predecode(dataset: Sequence, model: nn.Module | None = None, min_size: int |
     """Decode every item of ``dataset`` once; with ``model`` each image is resized to the size that model's
     transform would produce (largest training scale, or ``min_size``), rounded to whole pixels so that the
     transform's own resize is then an identity."""
-    images, targets = [], []
+    images, targets, skipped = [], [], []
     for i in tqdm(range(len(dataset)), desc="pre-decode", disable=not progress, leave=False):
-        image, target = dataset[i]
+        try:
+            image, target = dataset[i]
+        except OSError as err:  # a missing or undecodable page: skip it, name it, go on
+            log.warning("skipping training item %d: %s", i, err)
+            skipped.append(str(dataset.image_path(i)) if hasattr(dataset, "image_path") else str(i))
+            continue
         if model is not None:
             h, w = image.shape[-2:]
             size = _rounded_final_size(model, int(w), int(h), min_size)
             image, target = resize_sample(image.float() / 255.0 if image.dtype == torch.uint8 else image, target, size)
         images.append(_to_uint8(image))
         targets.append(dict(target))
-    return PredecodedDetectionSet(images, targets)
+    out = PredecodedDetectionSet(images, targets)
+    out.skipped = skipped
+    return out
 
 
 def _rounded_final_size(model: nn.Module, w: int, h: int, min_size: int | None) -> tuple[int, int]:
@@ -324,6 +336,21 @@ def _check_resume_config(saved: Mapping[str, Any], cfg: DetectionTrainConfig, pa
 
 
 # ------------------------------------------------------------------------------------------------ training
+class _DetStep(nn.Module):
+    """Student (+ method, + frozen teacher) as one module whose forward returns the loss dict, so that
+    DistributedDataParallel syncs the gradients of the student and the method's trainable extras."""
+
+    def __init__(self, model: nn.Module, method: nn.Module | None, teacher: nn.Module | None) -> None:
+        super().__init__()
+        self.model, self.method, self.teacher = model, method, teacher
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Any]]) -> dict[str, Tensor]:
+        if self.method is None:
+            det = self.model(images, targets)
+            return {**det, "loss": sum(det.values())}
+        return self.method(self.model, self.teacher, images, targets)
+
+
 def _move_target(t: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in t.items()}
 
@@ -354,7 +381,8 @@ def train_detector(
         ``history`` (records ``{"iter", "lr", "time_s", <loss names>...}`` averaged over ``log_every``
         iterations), ``iterations`` (reached), ``completed``, ``resumed_from`` (iteration or None),
         ``wall_time_s`` (over all runs), ``run_wall_time_s`` / ``seconds_per_iteration`` (this call),
-        ``checkpoint`` (last path or None), ``fpn_init`` (SimKD's FPN-init report when applicable).
+        ``checkpoint`` (last path or None), ``fpn_init`` (SimKD's FPN-init report when applicable),
+        ``skipped_inputs`` (unreadable training pages, named; pre-decoding skips them).
     """
     cfg = cfg if isinstance(cfg, DetectionTrainConfig) else DetectionTrainConfig.from_dict(cfg)
     if method is not None and getattr(method, "needs_teacher", False) and teacher is None:
@@ -418,8 +446,12 @@ def train_detector(
         window_n = 0
         t_run = time.perf_counter()
 
+        step_module: nn.Module = _DetStep(model, method, teacher)
+        if dist.is_distributed():
+            step_module = torch.nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
+
         def checkpoint(it: int) -> Path | None:
-            if ckpt_dir is None:
+            if ckpt_dir is None or not dist.is_main_process():
                 return None
             payload = {
                 "iteration": it,
@@ -441,30 +473,26 @@ def train_detector(
             if method is not None:
                 method.train()
                 method.train_mode(model)
-            idx = batch_indices(n, cfg.batch_size, it, cfg.seed)
+            idx, weight = dist.shard(batch_indices(n, cfg.batch_size, it, cfg.seed))
             samples = [data[i] for i in idx]
             images = [(img.float().div(255.0) if img.dtype == torch.uint8 else img.float()).to(device)
                       for img, _ in samples]
             targets = [_move_target(t, device) for _, t in samples]
-            if method is None:
-                det = model(images, targets)
-                losses = {**det, "loss": sum(det.values())}
-            else:
-                losses = method(model, teacher, images, targets)
+            losses = step_module(images, targets)
             loss = losses["loss"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at iteration {it + 1}: "
                                          f"{ {k: float(v) for k, v in losses.items()} }")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight).backward()
             if cfg.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
 
-            for k, v in losses.items():
-                window[k] = window.get(k, 0.0) + float(v.detach())
+            for k, v in losses.items():  # the global batch's losses (shard losses weighted as in the gradient)
+                window[k] = window.get(k, 0.0) + dist.all_sum(float(v.detach()) * weight) / dist.world_size()
             window_n += 1
             done = it + 1
             if done % max(1, cfg.log_every) == 0 or done == end:
@@ -496,4 +524,5 @@ def train_detector(
         "seconds_per_iteration": run_wall / ran if ran else None,
         "checkpoint": None if last_ckpt is None else str(last_ckpt),
         "fpn_init": getattr(method, "fpn_init_report", None),
+        "skipped_inputs": list(getattr(data, "skipped", [])),
     }

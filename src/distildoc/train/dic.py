@@ -8,6 +8,7 @@ Each job writes run folders with `metrics.json` (schema in `distildoc.report.dic
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..data.tensors import TensorSplit
 from ..distill import build_method
 from ..models.classification import ModelSpec, build_model, count_parameters
 from ..models.registry import get_spec
+from ..utils import distributed as dist
 from ..utils.io import write_json
 from .classification import (
     TeacherCache,
@@ -57,8 +59,13 @@ def _evaluate(run_dir: Path, model, method, splits: dict[str, TensorSplit], eval
 
 
 def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, train: TensorSplit,
-                  val: TensorSplit, eval_splits: dict[str, TensorSplit], init_from: str | Path | None = None) -> dict:
-    """Fine-tune (or, with 0 epochs, take as published) a teacher; evaluate it on `eval_splits`."""
+                  val: TensorSplit, eval_splits: dict[str, TensorSplit], init_from: str | Path | None = None,
+                  ckpt_dir: str | Path | None = None) -> dict:
+    """Fine-tune (or, with 0 epochs, take as published) a teacher; evaluate it on `eval_splits`.
+
+    With `ckpt_dir` (outside the rule's outputs, so Snakemake keeps it when a job fails) training
+    checkpoints there and a re-run resumes; the caller removes it once all its outputs are written. Under torchrun
+    every rank trains and only rank 0 writes (the others return an empty dict)."""
     run_dir = Path(run_dir)
     tcfg = dic_cfg["teacher_finetune" if init_from else "teacher"]
     spec = role_spec(role, dataset, dic_cfg)
@@ -69,14 +76,17 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     method = build_method("ce")
     cfg = TrainConfig(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], lr=tcfg["lr"],
                       weight_decay=tcfg["weight_decay"], warmup_frac=tcfg["warmup_frac"], seed=dic_cfg["seeds"][0],
-                      eval_batch_size=dic_cfg["eval_batch_size"], max_grad_norm=tcfg.get("max_grad_norm", 1.0))
+                      eval_batch_size=dic_cfg["eval_batch_size"], max_grad_norm=tcfg.get("max_grad_norm", 1.0),
+                      checkpoint_every=tcfg.get("checkpoint_every", 0))
     runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
     history: list = []
     if cfg.epochs > 0:
-        res = fit(model, method, train, val, cfg)
+        res = fit(model, method, train, val, cfg, ckpt_dir=ckpt_dir)
         runtime = {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
                    "epochs": cfg.epochs, "best_epoch": res.best_epoch}
         history = res.history
+    if not dist.is_main_process():
+        return {}
     save_classifier(run_dir, model, method, "ce", {}, None, model.dims(), None)
     metrics = {"dataset": dataset, "role": "teacher", "teacher": role, "student": None, "method": "supervised",
                "init": "pretrained" if spec.pretrained else "random", "seed": cfg.seed,
@@ -104,8 +114,12 @@ def batch_size_for(student: str, method: str, dic_cfg: dict) -> int:
 def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | None, student_role: str,
                    init: str, seed: int, dic_cfg: dict, train: TensorSplit, val: TensorSplit,
                    eval_splits: dict[str, TensorSplit], cache_train: TeacherCache | None,
-                   cache_val: TeacherCache | None) -> dict[str, dict]:
-    """Train one student per method in `out_dirs` (method -> run folder) against one teacher."""
+                   cache_val: TeacherCache | None, ckpt_root: str | Path | None = None) -> dict[str, dict]:
+    """Train one student per method in `out_dirs` (method -> run folder) against one teacher.
+
+    With `ckpt_root`, each method checkpoints under ``ckpt_root/<method>`` (a finished method keeps its
+    final checkpoint, so a re-run of a killed job does not retrain it); the folder is removed after the
+    last method's outputs are written. Under torchrun only rank 0 writes."""
     teacher_model = teacher_spec = tdims = None
     if teacher_dir is not None:
         teacher_model, _ = load_classifier(teacher_dir)
@@ -126,10 +140,13 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
         cfg = TrainConfig(epochs=scfg["epochs"], batch_size=batch_size_for(student_role, method_key, dic_cfg),
                           lr=scfg["lr"], weight_decay=scfg["weight_decay"], warmup_frac=scfg["warmup_frac"],
                           seed=seed, eval_batch_size=dic_cfg["eval_batch_size"],
-                          max_grad_norm=scfg.get("max_grad_norm", 1.0))
+                          max_grad_norm=scfg.get("max_grad_norm", 1.0), checkpoint_every=scfg.get("checkpoint_every", 0))
         log.info("training %s -> %s with %s (batch %d, %d epochs)", teacher_role, student_role, method_key,
                  cfg.batch_size, cfg.epochs)
-        res = fit(model, method, train, val, cfg, cache_train, cache_val)
+        res = fit(model, method, train, val, cfg, cache_train, cache_val,
+                  ckpt_dir=Path(ckpt_root) / method_key if ckpt_root is not None else None)
+        if not dist.is_main_process():
+            continue
         save_classifier(run_dir, model, method, method_key, hparams, teacher_spec, sdims, tdims)
         metrics = {"dataset": dataset, "role": "student", "teacher": teacher_role, "student": student_role,
                    "method": method_key, "init": init, "seed": seed,
@@ -140,4 +157,6 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
                    "batch_size": cfg.batch_size, "recipe": asdict(cfg)}
         write_json(Path(run_dir) / "metrics.json", metrics)
         results[method_key] = metrics
+    if ckpt_root is not None and dist.is_main_process():
+        shutil.rmtree(ckpt_root, ignore_errors=True)
     return results

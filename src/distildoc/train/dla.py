@@ -23,7 +23,8 @@ from ..data.coco import CocoDetectionDataset, load_coco
 from ..distill.detection import build_method
 from ..evaluate.detection import coco_evaluate, count_params, measure_efficiency, predict_dataset
 from ..models.detection import DetectorSpec, build_detector, detector_spec
-from ..utils.io import read_json, write_json
+from ..utils import distributed as dist
+from ..utils.io import atomic_path, read_json, write_json
 from .detection import train_detector
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def dla_spec(role: str, dla_cfg: dict, num_classes: int) -> DetectorSpec:
 
 def load_detector(model_dir: str | Path) -> torch.nn.Module:
     model_dir = Path(model_dir)
+    if not (model_dir / "model.pt").is_file():
+        raise FileNotFoundError(f"missing detector checkpoint: {model_dir / 'model.pt'}")
     spec = DetectorSpec.from_dict(read_json(model_dir / "spec.json"))
     model = build_detector(spec)
     model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))
@@ -80,15 +83,18 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     result = train_detector(model, train_set, recipe, method=method, teacher=teacher,
                             ckpt_dir=out_dir / "ckpt" / run_key)
     model.eval()
-    torch.save(model.state_dict(), out_dir / "model.pt.tmp")
-    (out_dir / "model.pt.tmp").replace(out_dir / "model.pt")
+    if not dist.is_main_process():  # under torchrun every rank trains; rank 0 evaluates and writes
+        return {}
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
     write_json(out_dir / "spec.json", spec.to_dict())
 
     eval_set = CocoDetectionDataset(images_root, eval_ann)
+    eval_skipped = eval_set.drop_unreadable()  # unreadable pages are left out of the evaluation, and named
     t0 = time.perf_counter()
     preds = predict_dataset(model, eval_set, batch_size=2)
     predict_s = time.perf_counter() - t0
-    coco_metrics = coco_evaluate(eval_ann, preds)
+    coco_metrics = coco_evaluate(eval_set.coco if eval_skipped else eval_ann, preds)
     metrics = {
         "role": role, "method": method_key or "supervised", "teacher_dir": str(teacher_dir) if teacher_dir else None,
         "detectors": dla_cfg["detectors"], "seed": seed,
@@ -100,6 +106,8 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
                   "history": result["history"][-5:]},
         "eval_pages": len(eval_set), "predict_seconds": predict_s,
         "eval_score_thresh": dla_cfg["eval_score_thresh"], "nms_thresh": dla_cfg["nms_thresh"],
+        "skipped_inputs": {"train": result["skipped_inputs"], "eval": eval_skipped,
+                           "count": len(result["skipped_inputs"]) + len(eval_skipped)},
     }
     write_json(out_dir / "metrics.json", metrics)
     log.info("%s (%s): bbox mAP %.2f, %.2f M params, %d iterations in %.0f s", role, metrics["method"],

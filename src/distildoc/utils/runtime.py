@@ -50,8 +50,16 @@ def pick_device(prefer: str = "auto") -> str:
 
 
 def init_script(snakemake) -> None:  # noqa: ANN001 - the object Snakemake injects into scripts
-    """Logging + threads from a Snakemake `script:` job, and a line saying what the job reads/writes."""
-    setup_logging(snakemake.log[0] if len(snakemake.log) else None)
+    """Logging + threads from a Snakemake `script:` job, and a line saying what the job reads/writes.
+
+    A job whose `resources` give more than one GPU is re-run under torchrun, one process per GPU
+    (`distildoc.utils.distributed.relaunch_under_torchrun`); only rank 0 then writes the rule's log file."""
+    rank = int(os.environ.get("RANK", "0"))
+    setup_logging(snakemake.log[0] if len(snakemake.log) and rank == 0 else None)
+    if "RANK" not in os.environ:
+        from .distributed import relaunch_under_torchrun
+
+        relaunch_under_torchrun(int(getattr(snakemake, "resources", {}).get("gpu", 0) or 0))
     setup_threads(snakemake.threads)
     log.info("rule %s: inputs %s", snakemake.rule, list(snakemake.input))
     log.info("rule %s: outputs %s", snakemake.rule, list(snakemake.output))

@@ -16,6 +16,7 @@ byte-identical for the same arguments and independent of how splits are schedule
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import random
 from collections import Counter
@@ -26,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import __version__
-from ...utils.io import write_json, write_text
+from ...utils.io import write_bytes, write_json, write_text
 from ..due import write_due_jsonl
 from ..labels import (
     DOCLAYNET_CATEGORIES,
@@ -147,8 +148,13 @@ def generate_split(
     height: int = 792,
     max_questions: int = 5,
     progress: bool = True,
+    inject_corrupt: bool = False,
 ) -> dict:
-    """Generate `n_per_class` pages of every class of `dataset` for `split`; returns the manifest."""
+    """Generate `n_per_class` pages of every class of `dataset` for `split`; returns the manifest.
+
+    With `inject_corrupt` the split's image folder also gets a truncated PNG and an empty file, listed in
+    the label file only (class 0; not in the layout / OCR / QA files), so that the classification loaders
+    must skip and name them (as RVL-CDIP's unreadable test image); the manifest lists them."""
     if dataset not in DATASETS:
         raise KeyError(f"unknown synthetic dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
     if n_per_class < 1:
@@ -163,10 +169,20 @@ def generate_split(
     pages: list[Page] = []
     for index in tqdm(range(total), desc=f"synthetic {dataset}/{split}", disable=not progress, unit="page"):
         page, image = render_page(spec, index % n_classes, seed, split, index, width, height, max_questions)
-        image.save(root / page.image_path, format="PNG")
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        write_bytes(root / page.image_path, buf.getvalue())
         pages.append(page)
 
-    write_text(root / "labels" / f"{split}.txt", "".join(f"{p.image_path} {p.class_id}\n" for p in pages))
+    corrupt = []
+    if inject_corrupt:
+        png = (root / pages[0].image_path).read_bytes()
+        corrupt = [f"images/{split}/corrupt_truncated.png", f"images/{split}/corrupt_empty.png"]
+        write_bytes(root / corrupt[0], png[: len(png) // 2])
+        write_bytes(root / corrupt[1], b"")
+        log.info("injected unreadable images %s into %s/%s", corrupt, dataset, split)
+    labels = [f"{p.image_path} {p.class_id}\n" for p in pages] + [f"{c} {spec.class_ids[0]}\n" for c in corrupt]
+    write_text(root / "labels" / f"{split}.txt", "".join(labels))
     write_json(root / "layout" / f"{split}.json", to_coco(pages, spec), indent=None)
     write_due_jsonl(root / "ocr" / f"{split}.jsonl", [p.ocr for p in pages])
     write_json(root / "qa" / f"{split}.json", to_docvqa(pages, split), indent=1)
@@ -191,6 +207,8 @@ def generate_split(
         "n_questions": sum(len(p.qa) for p in pages),
         "question_type_counts": dict(sorted(Counter(t for p in pages for q in p.qa for t in q.question_types).items())),
     }
+    if corrupt:
+        manifest["injected_corrupt"] = corrupt
     write_json(root / f"manifest_{split}.json", manifest)
     log.info("synthetic %s/%s: %d pages, %d regions, %d questions -> %s", dataset, split, len(pages),
              manifest["n_regions"], manifest["n_questions"], root)

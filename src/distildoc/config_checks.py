@@ -1,0 +1,131 @@
+"""Semantic checks of a preset beyond its JSON Schema, run when the Snakefile loads (before any job).
+
+The schema checks keys, types and allowed values one by one; these checks look at how values fit
+together: a method that is not registered, a SimKD pair whose feature shapes cannot match, a teacher that
+would not be trained for the dataset's classes, a distillation pair whose models are not trained, a DocVQA
+layout model that the DLA stage does not produce. Every message names the offending key. Pure Python (no
+torch import), so that parsing the workflow stays fast; the channel table is checked against the real
+models by ``tests/test_config_checks.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError
+
+_DISTILL = Path(__file__).resolve().parent / "distill"
+
+#: channels of each role's last feature map (`ModelDims.last_channels`) per `dic.archs` preset
+LAST_CHANNELS: dict[str, dict[str, int]] = {
+    "embedded": {"ViT-B": 192, "DiT-B": 192, "R101": 512, "ViT-S": 128, "ViT-T": 96, "R50": 512},
+    "paper": {"ViT-B": 768, "DiT-B": 768, "R101": 2048, "ViT-S": 384, "ViT-T": 192, "R50": 2048},
+}
+
+
+@cache
+def registered_methods(detection: bool = False) -> frozenset[str]:
+    """Keys registered with ``@register_method("key")`` in ``distildoc/distill`` (or its ``detection``)."""
+    folder = _DISTILL / "detection" if detection else _DISTILL
+    pattern = re.compile(r"""@register_method\(\s*["']([^"']+)["']""")
+    return frozenset(k for f in folder.glob("*.py") if f.name != "registry.py"
+                     for k in pattern.findall(f.read_text(encoding="utf-8")))
+
+
+def _dic_problems(dic: dict) -> list[str]:
+    problems = []
+    known = registered_methods()
+    channels = LAST_CHANNELS.get(dic.get("archs"), {})
+    for i, block in enumerate(dic.get("grid", [])):
+        where = f"dic.grid[{i}]"
+        for m in block.get("methods", []):
+            if m not in known:
+                problems.append(f"{where}.methods: {m!r} is not a registered classification method; "
+                                f"registered: {', '.join(sorted(known))}")
+            elif m not in dic.get("methods", {}):
+                problems.append(f"{where}.methods: {m!r} has no entry in dic.methods (its hyper-parameters)")
+        if "simkd_identity" in block.get("methods", []) and channels:
+            t = block["teacher"]
+            for s in block.get("students", []):
+                if channels.get(s) != channels.get(t):
+                    problems.append(f"{where}.methods: simkd_identity (no projector) needs equal last-map channels, "
+                                    f"but teacher {t} has {channels.get(t)} and student {s} has {channels.get(s)} "
+                                    f"(dic.archs: {dic['archs']}); use simkd_cnn for this pair")
+    teachers = sorted({b["teacher"] for b in dic.get("grid", [])})
+    if "tobacco" in dic.get("datasets", []) and teachers:
+        if dic.get("tobacco_teacher_from_rvl"):
+            if dic.get("teacher_finetune", {}).get("epochs", 1) == 0:
+                problems.append("dic.teacher_finetune.epochs: 0 with dic.tobacco_teacher_from_rvl: the Tobacco-3482 "
+                                "teachers would keep a re-initialised, untrained 10-class head")
+        elif dic.get("teacher", {}).get("epochs", 1) == 0:
+            hub = dic.get("teacher_weights", {}).get("tobacco", {})
+            missing = [t for t in teachers if t not in hub]
+            if missing:
+                problems.append(f"dic.teacher_weights.tobacco: no published Tobacco-3482 weights for teacher(s) "
+                                f"{', '.join(missing)}, and dic.teacher.epochs is 0: they would not be trained for "
+                                "Tobacco-3482's 10 classes")
+    if dic.get("archs") == "embedded" and dic.get("teacher", {}).get("epochs", 1) == 0 and teachers:
+        problems.append("dic.teacher.epochs: 0 with dic.archs: embedded: the teachers have no published weights and "
+                        "would stay untrained")
+    return problems
+
+
+def _dla_problems(dla: dict) -> list[str]:
+    problems = []
+    known = registered_methods(detection=True)
+    trained = set(dla.get("teachers", [])) | set(dla.get("students", []))
+    for i, block in enumerate(dla.get("distill", [])):
+        where = f"dla.distill[{i}]"
+        if block["teacher"] not in dla.get("teachers", []):
+            problems.append(f"{where}.teacher: {block['teacher']!r} is not trained (not in dla.teachers: "
+                            f"{', '.join(dla.get('teachers', []))})")
+        if block["student"] not in trained:
+            problems.append(f"{where}.student: {block['student']!r} is in neither dla.teachers nor dla.students")
+        for m in block.get("methods", []):
+            if m not in known:
+                problems.append(f"{where}.methods: {m!r} is not a registered detection method; "
+                                f"registered: {', '.join(sorted(known))}")
+    return problems
+
+
+def dla_model_names(dla: dict) -> list[str]:
+    names = [f"none__{r}__supervised" for r in dla.get("teachers", []) + dla.get("students", [])]
+    for block in dla.get("distill", []):
+        names += [f"{block['teacher']}__{block['student']}__{m}" for m in block.get("methods", [])]
+    return names
+
+
+def _docvqa_problems(cfg: dict) -> list[str]:
+    docvqa, dla = cfg.get("docvqa"), cfg.get("dla")
+    if not docvqa or not dla:
+        return []
+    names = set(dla_model_names(dla))
+    problems = []
+    refs = [("docvqa.table4_dla_model", docvqa.get("table4_dla_model")),
+            ("docvqa.realfixture.dla_model", (docvqa.get("realfixture") or {}).get("dla_model"))]
+    if isinstance(docvqa.get("dla_models"), list):
+        refs += [(f"docvqa.dla_models[{i}]", m) for i, m in enumerate(docvqa["dla_models"])]
+    for key, name in refs:
+        if name is not None and name not in names:
+            problems.append(f"{key}: {name!r} is not a layout model of this preset; allowed: {', '.join(sorted(names))}")
+    return problems
+
+
+def check_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Semantic checks of a validated preset section (`validate_config`'s result); returns it unchanged.
+
+    Raises ConfigError listing every problem, each naming its key (prefixed with the preset)."""
+    problems = []
+    if "dic" in cfg:
+        problems += _dic_problems(cfg["dic"])
+    if "dla" in cfg:
+        problems += _dla_problems(cfg["dla"])
+    problems += _docvqa_problems(cfg)
+    if problems:
+        name = cfg.get("name", "?")
+        lines = "\n  - ".join(f"presets.{name}.{p}" for p in problems)
+        raise ConfigError(f"inconsistent configuration ({len(problems)} problem(s)):\n  - {lines}")
+    return cfg

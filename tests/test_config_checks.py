@@ -1,0 +1,106 @@
+"""Semantic configuration checks at DAG construction (`distildoc.config_checks`): messages name the key."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distildoc.config import ConfigError, validate_config
+from distildoc.config_checks import LAST_CHANNELS, check_config, registered_methods
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def _preset(name: str = "smoke") -> dict:
+    return validate_config({**copy.deepcopy(PARAMS), "preset": name})
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS["presets"]))
+def test_shipped_presets_pass(name: str) -> None:
+    check_config(_preset(name))
+
+
+def test_registries_are_read_without_importing_torch() -> None:
+    assert {"ce", "ce_kd", "nkd", "simkd_identity", "fitnet"} <= registered_methods()
+    assert registered_methods(detection=True) == {"simkd_fpn", "reviewkd"}
+
+
+def test_simkd_identity_on_mismatched_channels() -> None:
+    cfg = _preset()
+    cfg["dic"]["grid"][0]["methods"].append("simkd_identity")  # ViT-B (192) -> ViT-S (128), ViT-T (96)
+    with pytest.raises(ConfigError, match=r"presets\.smoke\.dic\.grid\[0\]\.methods: simkd_identity .* teacher ViT-B "
+                                          r"has 192 and student ViT-S has 128"):
+        check_config(cfg)
+
+
+def test_unregistered_method_and_missing_hparams() -> None:
+    cfg = _preset()
+    cfg["dic"]["grid"][1]["methods"].append("crd")
+    with pytest.raises(ConfigError, match=r"dic\.grid\[1\]\.methods: 'crd' is not a registered classification method"):
+        check_config(cfg)
+    cfg = _preset()
+    del cfg["dic"]["methods"]["nkd"]
+    with pytest.raises(ConfigError, match=r"dic\.grid\[0\]\.methods: 'nkd' has no entry in dic\.methods"):
+        check_config(cfg)
+
+
+def test_teachers_not_trained_for_the_dataset_classes() -> None:
+    cfg = _preset("paper")
+    del cfg["dic"]["teacher_weights"]["tobacco"]["DiT-B"]
+    with pytest.raises(ConfigError, match=r"dic\.teacher_weights\.tobacco: .*DiT-B.* 10 classes"):
+        check_config(cfg)
+    cfg = _preset()
+    cfg["dic"]["teacher_finetune"]["epochs"] = 0
+    with pytest.raises(ConfigError, match=r"dic\.teacher_finetune\.epochs: 0 with dic\.tobacco_teacher_from_rvl"):
+        check_config(cfg)
+    cfg = _preset()
+    cfg["dic"]["teacher"]["epochs"] = 0
+    with pytest.raises(ConfigError, match=r"dic\.teacher\.epochs: 0 with dic\.archs: embedded"):
+        check_config(cfg)
+
+
+def test_dla_pairs_and_docvqa_models() -> None:
+    cfg = _preset()
+    cfg["dla"]["teachers"] = ["R101-FPN"]  # the ViT-B-FPN teacher of dla.distill[1] is no longer trained
+    cfg["docvqa"]["table4_dla_model"] = "none__R101-FPN__supervised"
+    cfg["docvqa"]["realfixture"]["dla_model"] = "none__R101-FPN__supervised"
+    with pytest.raises(ConfigError, match=r"dla\.distill\[1\]\.teacher: 'ViT-B-FPN' is not trained"):
+        check_config(cfg)
+    cfg = _preset()
+    cfg["docvqa"]["table4_dla_model"] = "none__R18-FPN__supervised"
+    with pytest.raises(ConfigError, match=r"docvqa\.table4_dla_model: 'none__R18-FPN__supervised' is not a layout"):
+        check_config(cfg)
+
+
+def test_channel_table_matches_the_embedded_models() -> None:
+    from distildoc.models.classification import build_model
+    from distildoc.models.registry import get_spec
+
+    for role, channels in LAST_CHANNELS["embedded"].items():
+        assert build_model(get_spec(role, "embedded")).dims().last_channels == channels, role
+
+
+def test_snakemake_dry_run_stops_with_the_message(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
+    shutil.copytree(REPO / "workflow", project / "workflow")
+    config = copy.deepcopy(PARAMS)
+    config["preset"] = "smoke"
+    config["presets"]["smoke"]["dic"]["grid"][0]["methods"].append("simkd_identity")
+    (project / "params.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run([str(bindir / "snakemake"), "-n", "--cores", "1", "all"], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert "presets.smoke.dic.grid[0].methods: simkd_identity (no projector) needs equal last-map channels" in \
+        res.stderr + res.stdout
