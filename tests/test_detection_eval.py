@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from pycocotools import mask as mask_utils
 
 from distildoc.data.coco import CocoDetectionDataset, load_coco
@@ -169,6 +170,23 @@ def test_train_predict_evaluate_loop(synthetic_pages, tmp_path):
 
     selected = select_predictions(rec, (612, 792), 0.0, ())
     assert len(selected) == len(rec["boxes"])
+    assert obj["skipped_inputs"] == []
+
+
+def test_export_skips_and_names_unreadable_pages(tmp_path: Path):
+    torch.manual_seed(0)
+    model = build_detector(_tiny_spec()).eval()
+    good = tmp_path / "good.png"
+    Image.new("RGB", (128, 160), "white").save(good)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:40])
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    obj = export_predictions(model, [good, truncated, empty], tmp_path / "dla.json")
+    assert [r["file_name"] for r in obj["images"]] == ["good.png"]
+    assert obj["skipped_inputs"] == [str(truncated), str(empty)]
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        export_predictions(model, [tmp_path / "missing.png"], tmp_path / "dla2.json")
 
 
 def test_predict_rescales_to_original_size():

@@ -287,7 +287,8 @@ def export_predictions(
              "labels": ["Text", ...],           # category names
              "scores": [0.98, ...]},            # descending
             ...
-          ]
+          ],
+          "skipped_inputs": ["data/.../bad.png"] # unreadable page images (logged), absent from images
         }
 
     Each ``images`` record is exactly the ``predictions`` argument of
@@ -303,6 +304,19 @@ def export_predictions(
     model.eval()
     records = []
     paths = [Path(p) for p in image_paths]
+    skipped: list[str] = []
+    readable: list[Path] = []
+    for p in paths:  # a missing page is an error; an unreadable one is skipped, named and counted
+        if not p.is_file():
+            raise FileNotFoundError(f"page image not found: {p}")
+        try:
+            with Image.open(p) as im:
+                im.load()
+            readable.append(p)
+        except (OSError, SyntaxError, ValueError) as err:
+            log.warning("skipping unreadable page image %s: %s", p, err)
+            skipped.append(str(p))
+    paths = readable
     for start in range(0, len(paths), max(1, batch_size)):
         chunk = paths[start:start + batch_size]
         images = [load_image(p) for p in chunk]
@@ -330,6 +344,7 @@ def export_predictions(
         "score_thresh": float(score_thresh),
         "label_names": [names[k] for k in sorted(names)],
         "images": records,
+        "skipped_inputs": skipped,
     }
     write_json(out_json, obj, indent=None)
     return obj
