@@ -18,6 +18,7 @@ include: "workflow/rules/dic.smk"
 include: "workflow/rules/dla_common.smk"
 include: "workflow/rules/dla.smk"
 include: "workflow/rules/docvqa.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

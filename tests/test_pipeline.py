@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # what a scratch project needs: the workflow definition (the library is installed in the venv)
 PROJECT_FILES = ["Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", "environment.yml", "pyproject.toml"]
-PROJECT_DIRS = ["workflow", ".dvc", "src"]
+PROJECT_DIRS = ["workflow", ".dvc", "src", "data/published"]
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -72,6 +72,7 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     if init_from is not None:  # e.g. a Tobacco teacher starts from the RVL-CDIP teacher (head re-initialised)
         src = ModelSpec.from_dict({**_artefact_spec(init_from)})
         spec = src.replace(num_classes=NUM_CLASSES[dataset])
+    torch.manual_seed(dic_cfg["seeds"][0])  # the random init is seeded, as the students' (train_students)
     model = build_model(spec)
     method = build_method("ce")
     cfg = TrainConfig(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], lr=tcfg["lr"],

@@ -1,0 +1,156 @@
+# The paper, regenerated: the stage tables gathered, comparison views with the published numbers
+# (data/published), the paper's claims checked, the figures; `snakemake --report report.html` shows them.
+
+from distildoc.report.paper import PUBLISHED
+
+REPORT = f"{RES}/report"
+FIGURES = f"{RES}/figures"
+PUBLISHED_ROOT = "data/published"
+# paper table -> this preset's DocVQA dataset feeding it (None: the preset has no such set)
+REPORT_DOCVQA_TABLES = {t: next((d["name"] for d in DOCVQA["datasets"] if d["table"] == t), None)
+                        for t in ("table16", "table17")}
+REPORT_STAGE_TABLES = [f"dic_{t}" for t in ("table6", "table9", "table10_r101", "table11_vitb", "table12_ditb",
+                                            "table15", "table18", "table19")] + \
+                      ["dla_table3"] + [f"docvqa_{t}" for t in ("table4", "table16", "table17")]
+REPORT_TEACHERS = list(dict.fromkeys(b["teacher"] for b in DIC["grid"]))
+REPORT_RUN_TABLES = {
+    "dic_runs": rules.dic_tables.output.runs_csv,
+    "dla_runs": rules.dla_tables.output.runs_csv,
+    "docvqa_runs": rules.docvqa_tables.output.runs_csv,
+}
+
+
+report: "../report/workflow.rst"
+
+
+rule report_tables:
+    input:
+        dic_tables=rules.dic_tables.output.tables,
+        dla_tables=rules.dla_tables.output.tables,
+        docvqa_tables=rules.docvqa_tables.output.tables,
+    output:
+        [report(f"{REPORT}/tables/{t}.csv", caption="../report/tables.rst", category="1. Tables",
+                labels={"table": t}) for t in REPORT_STAGE_TABLES],
+    log:
+        f"{LOGS}/report/tables.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Gathering the regenerated paper tables for the report"
+    script:
+        "../scripts/report_tables.py"
+
+
+rule report_compare:
+    input:
+        **REPORT_RUN_TABLES,
+        published=[f"{PUBLISHED_ROOT}/{t}.csv" for t in PUBLISHED],
+    output:
+        tables=[report(f"{REPORT}/compare/{t}.csv", caption="../report/compare.rst", category="2. Paper vs this run",
+                       labels={"table": t}) for t in PUBLISHED]
+        + [f"{REPORT}/compare/{t}.{ext}" for t in PUBLISHED for ext in ("md", "tex")],
+        summary=f"{REPORT}/compare.json",
+    params:
+        docvqa_tables=REPORT_DOCVQA_TABLES,
+        published_root=lambda wc, input: str(Path(input.published[0]).parent),
+    log:
+        f"{LOGS}/report/compare.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Comparing {n} published tables with this run's values".format(n=len(PUBLISHED))
+    script:
+        "../scripts/report_compare.py"
+
+
+rule report_claims:
+    input:
+        **REPORT_RUN_TABLES,
+        published=[f"{PUBLISHED_ROOT}/{t}.csv" for t in PUBLISHED],
+    output:
+        csv=report(f"{REPORT}/claims.csv", caption="../report/claims.rst", category="0. Claims"),
+        md=f"{REPORT}/claims.md",
+        json=f"{REPORT}/claims.json",
+    params:
+        published_root=lambda wc, input: str(Path(input.published[0]).parent),
+        table4_dla_model=DOCVQA["table4_dla_model"],
+        preset=PRESET,
+    log:
+        f"{LOGS}/report/claims.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Checking the paper's five claims on this run"
+    script:
+        "../scripts/report_claims.py"
+
+
+rule report_figures_dic:
+    input:
+        dic_runs=REPORT_RUN_TABLES["dic_runs"],
+        # the reliability diagrams read the runs' logits next to their metrics.json
+        runs=rules.dic_tables.input.runs,
+        teachers=rules.dic_tables.input.teachers,
+    output:
+        report(f"{FIGURES}/id_vs_ood.png", caption="../report/fig_id_vs_ood.rst", category="3. Figures",
+               subcategory="Classification"),
+        [report(f"{FIGURES}/ood_box_{by}.png", caption="../report/fig_ood_box.rst", category="3. Figures",
+                subcategory="Classification", labels={"figure": f"RVL-CDIP-N by {by}"})
+         for by in ("approach", "teacher", "student")],
+        [report(f"{FIGURES}/reliability_{t}.png", caption="../report/fig_reliability.rst", category="3. Figures",
+                subcategory="Classification", labels={"figure": f"reliability {t}"}) for t in REPORT_TEACHERS],
+        [f"{FIGURES}/{n}.pdf" for n in ["id_vs_ood", "ood_box_approach", "ood_box_teacher", "ood_box_student"]
+         + [f"reliability_{t}" for t in REPORT_TEACHERS]],
+    params:
+        group="dic",
+        teachers=REPORT_TEACHERS,
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{LOGS}/report/figures_dic.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Classification figures: ID vs OOD, RVL-CDIP-N box plots, reliability diagrams"
+    script:
+        "../scripts/report_figures.py"
+
+
+rule report_figures_dla:
+    input:
+        dla_runs=REPORT_RUN_TABLES["dla_runs"],
+        docvqa_runs=REPORT_RUN_TABLES["docvqa_runs"],
+    output:
+        report(f"{FIGURES}/dla_efficiency.png", caption="../report/fig_dla_efficiency.rst", category="3. Figures",
+               subcategory="Layout and DocVQA"),
+        report(f"{FIGURES}/anls_vs_map.png", caption="../report/fig_anls_vs_map.rst", category="3. Figures",
+               subcategory="Layout and DocVQA"),
+        f"{FIGURES}/dla_efficiency.pdf",
+        f"{FIGURES}/anls_vs_map.pdf",
+    params:
+        group="dla",
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
+    log:
+        f"{LOGS}/report/figures_dla.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Layout figures: mAP vs GFLOPs and images/s; ANLS vs layout mAP per prompt type"
+    script:
+        "../scripts/report_figures.py"
+
+
+rule report:
+    input:
+        rules.report_tables.output,
+        rules.report_compare.output,
+        rules.report_claims.output,
+        rules.report_figures_dic.output,
+        rules.report_figures_dla.output,
+
+
+ALL_TARGETS.extend(rules.report.input)
