@@ -129,7 +129,7 @@ rule docvqa_tables:
     output:
         runs_csv=f"{RES}/metrics/docvqa_runs.csv",
         summary=f"{RES}/metrics/docvqa.json",
-        tables=[f"{RES}/tables/docvqa/{t}.{ext}" for t in ("table4", "table16", "table17") for ext in ("csv", "md", "tex")],
+        tables=[f"{RES}/tables/docvqa/{t}.{e}" for t in ("table4", "table16", "table17") for e in ("csv", "md", "tex")],
     params:
         datasets=DOCVQA["datasets"],
         table4_dla_model=DOCVQA["table4_dla_model"],
