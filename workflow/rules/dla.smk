@@ -37,7 +37,7 @@ rule dla_train:
         metrics=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/metrics.json",
         model=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
     params:
-        dla=DLA,
+        dla=dla_job_config,
         images_root=DLA_DATA_ROOT,
         seed=SEED,
     log:
