@@ -83,9 +83,19 @@ rule data_summary:
 if SYNTHETIC:
     DATA_TARGETS = rules.data_summary.output
 else:
+    # downloads whose inner files other rules read by name (the DocVQA sets' DUE OCR files, docvqa.datasets
+    # [*].ocr.path under data/raw/<name>/) get their own rule below that declares those files as outputs
+    DOWNLOAD_FILES = {}
+    for _dv in CFG.get("docvqa", {}).get("datasets", []):
+        _ocr_path = (_dv.get("ocr") or {}).get("path") or ""
+        if _ocr_path.startswith(f"data/raw/{_dv['name']}/"):
+            DOWNLOAD_FILES.setdefault(_dv["name"], []).append(_ocr_path)
+
     rule download:
         output:
             f"data/raw/{{name}}/.complete",
+        wildcard_constraints:
+            name="(?!(?:{})/)[^/]+".format("|".join(DOWNLOAD_FILES)) if DOWNLOAD_FILES else "[^/]+",
         params:
             name="{name}",
         log:
@@ -121,8 +131,102 @@ else:
 
     ruleorder: download_rvl_cdip > download
 
-    DATA_TARGETS = expand("data/raw/{name}/.complete", name=CFG["data"]["real"]["datasets"]) + list(
-        rules.student_subset.output
+    for _name, _files in DOWNLOAD_FILES.items():
+
+        rule:
+            name:
+                f"download_{_name}"
+            output:
+                done=f"data/raw/{_name}/.complete",
+                files=_files,
+            params:
+                name=_name,
+            log:
+                f"logs/download/{_name}.log",
+            threads: 1
+            retries: 1
+            message:
+                f"Downloading {_name} into data/raw/{_name} (with its DUE OCR file)"
+            conda:
+                ENV
+            script:
+                "../scripts/download_dataset.py"
+
+    # RVL-CDIP-N: the hub's parquet shards (or the authors' folder-per-class release placed in
+    # data/raw/rvl_cdip_n by hand) -> images in folder-per-class layout + label file with RVL-CDIP ids
+    rule rvl_cdip_n_labels:
+        input:
+            raw="data/raw/rvl_cdip_n/.complete",
+        output:
+            images=directory(f"{DATA}/rvl_cdip_n"),
+            labels=f"{DATA}/labels/rvl_n_test.txt",
+        params:
+            dataset="rvl_cdip_n",
+        log:
+            f"{LOGS}/data/labels_rvl_cdip_n.log",
+        threads: 1
+        message:
+            "RVL-CDIP-N: images and label file (12 classes, RVL-CDIP ids)"
+        conda:
+            ENV
+        script:
+            "../scripts/real_labels.py"
+
+    # Tobacco-3482: class folders -> the 800 / 200 / 2,482 split (80 / 20 / rest per class, seed 42)
+    rule tobacco3482_labels:
+        input:
+            raw="data/raw/tobacco3482/.complete",
+        output:
+            train=f"{DATA}/labels/tobacco_train.txt",
+            val=f"{DATA}/labels/tobacco_val.txt",
+            test=f"{DATA}/labels/tobacco_test.txt",
+        params:
+            dataset="tobacco3482",
+            train_per_class=80,
+            val_per_class=20,
+            seed=42,
+        log:
+            f"{LOGS}/data/labels_tobacco3482.log",
+        threads: 1
+        message:
+            "Tobacco-3482: {params.train_per_class}/{params.val_per_class}/rest per class split (seed {params.seed})"
+        conda:
+            ENV
+        script:
+            "../scripts/real_labels.py"
+
+    # layout datasets -> data/raw/<name>/layout/{train,val}.json, file names relative to data/raw/<name>:
+    # DocLayNet core (COCO, precedence-0 annotations), PRImA (PAGE XML, seeded 80/20 page split, 20 % = val)
+    LAYOUT_DATASETS = CFG.get("dla", {}).get("datasets", ["doclaynet"])
+
+    rule layout_convert:
+        input:
+            raw="data/raw/{layout_ds}/.complete",
+        output:
+            train="data/raw/{layout_ds}/layout/train.json",
+            val="data/raw/{layout_ds}/layout/val.json",
+        wildcard_constraints:
+            layout_ds="doclaynet|prima",
+        params:
+            dataset="{layout_ds}",
+            test_fraction=0.2,
+            seed=42,
+        log:
+            f"{LOGS}/data/layout_{{layout_ds}}.log",
+        threads: 1
+        message:
+            "Layout files of {wildcards.layout_ds} (COCO train / val)"
+        conda:
+            ENV
+        script:
+            "../scripts/layout_convert.py"
+
+    DATA_TARGETS = (
+        expand("data/raw/{name}/.complete", name=CFG["data"]["real"]["datasets"])
+        + list(rules.student_subset.output)
+        + [rules.rvl_cdip_n_labels.output.labels]
+        + list(rules.tobacco3482_labels.output)
+        + expand("data/raw/{name}/layout/{split}.json", name=LAYOUT_DATASETS, split=("train", "val"))
     )
 
 

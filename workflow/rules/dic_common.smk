@@ -21,7 +21,8 @@ else:
            for s in ("train", "val", "test")},
         "rvl_subtrain": (f"{DATA}/subsets/rvl_train.txt", f"{RAW}/rvl_cdip/images", f"{RAW}/rvl_cdip/.complete"),
         "rvl_subval": (f"{DATA}/subsets/rvl_val.txt", f"{RAW}/rvl_cdip/images", f"{RAW}/rvl_cdip/.complete"),
-        "rvl_n_test": (f"{DATA}/labels/rvl_n_test.txt", f"{RAW}/rvl_cdip_n", f"{RAW}/rvl_cdip_n/.complete"),
+        # images unpacked from the download by rule rvl_cdip_n_labels (label paths relative to that folder)
+        "rvl_n_test": (f"{DATA}/labels/rvl_n_test.txt", f"{DATA}/rvl_cdip_n", f"{DATA}/rvl_cdip_n"),
         **{f"tobacco_{s}": (f"{DATA}/labels/tobacco_{s}.txt", f"{RAW}/tobacco3482", f"{RAW}/tobacco3482/.complete")
            for s in ("train", "val", "test")},
     }

@@ -95,10 +95,16 @@ rule dla_tables:
     input:
         metrics=[f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
         efficiency=rules.dla_efficiency.output[0],
+        **dla_tables_extra("metrics"),
+        **dla_tables_extra("efficiency"),
     output:
         runs_csv=f"{RES}/metrics/dla_runs.csv",
         summary=f"{RES}/metrics/dla.json",
+        # Table 3, and the further layout datasets' tables (paper: table13.{csv,md,tex}, PRImA)
         tables=directory(f"{RES}/tables/dla"),
+        **dla_tables_extra("outputs"),
+    params:
+        **DLA_TABLE_PARAMS,
     log:
         f"{LOGS}/dla/tables.log",
     threads: 1
@@ -108,6 +114,74 @@ rule dla_tables:
         "Writing the layout analysis table (Table 3)"
     script:
         "../scripts/dla_tables.py"
+
+
+# Further layout datasets of the paper preset (`dla.datasets[1:]`, PRImA: Table 13): the same page-set,
+# training and efficiency steps and scripts, under results/<preset>/dla/<dataset>/; their table is written by
+# dla_tables. No layout predictions: the DocVQA stage uses Table 3's models.
+if DLA_EXTRA:
+
+    wildcard_constraints:
+        dla_extra="|".join(DLA_EXTRA),
+
+    rule dla_split_extra:
+        input:
+            train="data/raw/{dla_extra}/layout/train.json",
+            val="data/raw/{dla_extra}/layout/val.json",
+        output:
+            train=f"{DLA_RES}/{{dla_extra}}/data/train.json",
+            val=f"{DLA_RES}/{{dla_extra}}/data/val.json",
+        params:
+            n_train=DLA["train_pages"],
+            n_val=DLA["eval_pages"],
+        log:
+            f"{LOGS}/dla/{{dla_extra}}/split.log",
+        threads: 1
+        conda:
+            ENV
+        message:
+            "Layout pages of {wildcards.dla_extra}: first {params.n_train} train / {params.n_val} val pages"
+        script:
+            "../scripts/dla_split.py"
+
+    rule dla_train_extra:
+        input:
+            unpack(dla_train_inputs),
+        output:
+            metrics=f"{DLA_RES}/{{dla_extra}}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/metrics.json",
+            model=f"{DLA_RES}/{{dla_extra}}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
+        params:
+            dla=dla_job_config,
+            images_root="data/raw/{dla_extra}",
+            seed=SEED,
+        log:
+            f"{LOGS}/dla/{{dla_extra}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+        threads: 1
+        resources:
+            **train_resources(),
+        conda:
+            ENV
+        message:
+            "Layout model {wildcards.dla_role} on {wildcards.dla_extra} ({wildcards.dla_method}, teacher {wildcards.dla_teacher})"
+        script:
+            "../scripts/dla_train.py"
+
+    rule dla_efficiency_extra:
+        input:
+            models=[f"{DLA_RES}/{{dla_extra}}/models/{m}/model.pt" for m in DLA_MODELS],
+        output:
+            f"{DLA_RES}/{{dla_extra}}/efficiency.json",
+        params:
+            efficiency=DLA["efficiency"],
+        log:
+            f"{LOGS}/dla/{{dla_extra}}/efficiency.log",
+        threads: workflow.cores
+        conda:
+            ENV
+        message:
+            "Parameters, FLOPs and images/s of the {wildcards.dla_extra} layout models, measured side by side"
+        script:
+            "../scripts/dla_efficiency.py"
 
 
 rule dla:

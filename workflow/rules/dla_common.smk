@@ -4,6 +4,24 @@ DLA = CFG["dla"]
 DLA_RES = f"{RES}/dla"
 # the COCO files and page images the detectors train / evaluate on
 DLA_DATA_ROOT = f"{SYN}/rvl" if SYNTHETIC else "data/raw/doclaynet"
+# layout datasets (`dla.datasets`, real data only): the first is Table 3's and keeps the paths above; each
+# further one (PRImA: Table 13) trains the same models under results/<preset>/dla/<dataset>/ from
+# data/raw/<dataset>/layout/{train,val}.json (rule layout_convert), and dla_tables writes its table too
+DLA_DATASETS = DLA.get("datasets", ["doclaynet"])
+DLA_EXTRA = DLA_DATASETS[1:]
+DLA_DATASET_INFO = {"doclaynet": {"table": "table3", "label": "DocLayNet core"},
+                    "prima": {"table": "table13", "label": "PRImA (seeded 80/20 page split, held-out 20 %)"}}
+if "datasets" in DLA and (SYNTHETIC or DLA_DATASETS[0] != "doclaynet" or len(set(DLA_DATASETS)) != len(DLA_DATASETS)):
+    raise WorkflowError(f"params.yaml dla.datasets: {DLA_DATASETS} -- only for real data, starting with doclaynet "
+                        "(Table 3), each dataset once")
+# Table 3's caption names the dataset under real data (the embedded presets keep their rule params as they were)
+DLA_TABLE_PARAMS = {} if SYNTHETIC else {"dataset": DLA_DATASET_INFO["doclaynet"]["label"],
+                                         "extra": {d: DLA_DATASET_INFO[d] for d in DLA_EXTRA}}
+
+
+def dla_extra_res(ds):
+    """Result folder of a further layout dataset (the models, the page sets, efficiency.json)."""
+    return f"{DLA_RES}/{ds}"
 
 
 def dla_models():
@@ -32,10 +50,27 @@ def dla_job_config(wc):
 
 
 def dla_train_inputs(wc):
-    inp = {"train": f"{DLA_RES}/data/train.json", "val": f"{DLA_RES}/data/val.json"}
+    res = dla_extra_res(wc.dla_extra) if "dla_extra" in wc.keys() else DLA_RES
+    inp = {"train": f"{res}/data/train.json", "val": f"{res}/data/val.json"}
     if wc.dla_teacher != "none":
-        inp["teacher"] = f"{DLA_RES}/models/none__{wc.dla_teacher}__supervised/model.pt"
+        inp["teacher"] = f"{res}/models/none__{wc.dla_teacher}__supervised/model.pt"
     return inp
+
+
+def dla_tables_extra(kind):
+    """Inputs (`metrics`, `efficiency`) or outputs (`outputs`) of dla_tables for the further layout datasets,
+    keyed `<name>_<dataset>`; empty in the embedded presets (their rule is unchanged)."""
+    out = {}
+    for ds in DLA_EXTRA:
+        res = dla_extra_res(ds)
+        if kind == "metrics":
+            out[f"metrics_{ds}"] = [f"{res}/models/{m}/metrics.json" for m in DLA_MODELS]
+        elif kind == "efficiency":
+            out[f"efficiency_{ds}"] = f"{res}/efficiency.json"
+        else:  # the table itself goes into dla_tables' tables/dla folder (<table>.{csv,md,tex})
+            out[f"runs_csv_{ds}"] = f"{RES}/metrics/dla_{ds}_runs.csv"
+            out[f"summary_{ds}"] = f"{RES}/metrics/dla_{ds}.json"
+    return out
 
 
 # the DocVQA questions (and so the pages) the layout predictions are made for

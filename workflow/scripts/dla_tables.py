@@ -1,4 +1,5 @@
-"""Snakemake script: collect every layout model's metrics into runs.csv and Table 3."""
+"""Snakemake script: collect every layout model's metrics into runs.csv and Table 3 (and, in the paper
+preset, each further layout dataset's runs and table: PRImA -> Table 13; ``params.extra``)."""
 
 from pathlib import Path
 
@@ -7,9 +8,23 @@ from distildoc.utils.io import write_json, write_text
 from distildoc.utils.runtime import init_script
 
 init_script(snakemake)  # noqa: F821 - injected by Snakemake
-df = load_dla_runs(list(snakemake.input.metrics), snakemake.input.efficiency)  # noqa: F821
-write_text(snakemake.output.runs_csv, df.to_csv(index=False))  # noqa: F821
-summary = {f"{r.teacher}__{r.role}__{r.method}": {"mAP": r.mAP, "gflops": r.gflops, "params_M": r.params_M,
-                                                  "images_per_second": r.images_per_second} for r in df.itertuples()}
-write_json(snakemake.output.summary, summary)  # noqa: F821
-write_dla_tables(df, Path(snakemake.output.tables))  # noqa: F821
+sm = snakemake  # noqa: F821
+
+
+def write_runs(metrics, efficiency, runs_csv, summary_json, table, dataset):
+    df = load_dla_runs(list(metrics), efficiency)
+    write_text(runs_csv, df.to_csv(index=False))
+    summary = {f"{r.teacher}__{r.role}__{r.method}": {"mAP": r.mAP, "gflops": r.gflops, "params_M": r.params_M,
+                                                      "images_per_second": r.images_per_second}
+               for r in df.itertuples()}
+    write_json(summary_json, summary)
+    kwargs = {"dataset": dataset} if dataset else {}
+    write_dla_tables(df, Path(sm.output.tables), table=table, **kwargs)
+
+
+write_runs(sm.input.metrics, sm.input.efficiency, sm.output.runs_csv, sm.output.summary, "table3",
+           getattr(sm.params, "dataset", None))
+# further layout datasets (paper preset): {name: {"table": ..., "label": ...}}, inputs / outputs suffixed _<name>
+for name, spec in (getattr(sm.params, "extra", None) or {}).items():
+    write_runs(sm.input[f"metrics_{name}"], sm.input[f"efficiency_{name}"], sm.output[f"runs_csv_{name}"],
+               sm.output[f"summary_{name}"], spec["table"], spec["label"])

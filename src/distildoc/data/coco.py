@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
-from ..utils.io import read_json
+from ..utils.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -257,3 +257,37 @@ class CocoDetectionDataset(Dataset):
                          "annotations": [a for a in self.coco["annotations"] if a["image_id"] in keep]}
             log.warning("%s: skipped %d unreadable image(s): %s", self.images_dir, len(skipped), ", ".join(skipped))
         return skipped
+
+
+def find_doclaynet_coco(root: str | os.PathLike, split: str = "train", max_depth: int = 3) -> Path:
+    """The ``COCO/<split>.json`` of a DocLayNet core download under `root` (the archive may wrap it in a
+    top-level folder such as ``DocLayNet_core/``); FileNotFoundError naming `root` when absent."""
+    root = Path(root)
+    for depth in range(max_depth + 1):
+        hits = sorted(root.glob("/".join(["*"] * depth + ["COCO", f"{split}.json"])))
+        if hits:
+            return hits[0]
+    raise FileNotFoundError(f"no DocLayNet COCO/{split}.json under {root} (searched {max_depth} levels down)")
+
+
+def convert_doclaynet(root: str | os.PathLike, out_dir: str | os.PathLike,
+                      splits: Sequence[str] = ("train", "val")) -> dict[str, Path]:
+    """DocLayNet core -> the pipeline's layout files ``<out_dir>/<split>.json``.
+
+    For each split: read ``COCO/<split>.json`` (:func:`find_doclaynet_coco`), keep the annotations with
+    ``precedence == 0`` (:func:`filter_doclaynet_precedence`), and rewrite every ``file_name`` to be
+    relative to `root` (``PNG/<page hash>.png``, or ``<wrapper>/PNG/...``), so that `root` is the images
+    root the detectors read from. Everything else (ids, categories, extra keys) is kept.
+    """
+    root = Path(root)
+    written = {}
+    for split in splits:
+        src = find_doclaynet_coco(root, split)
+        png = src.parent.parent / "PNG"
+        prefix = png.relative_to(root).as_posix()
+        coco = filter_doclaynet_precedence(load_coco(src))
+        coco = {**coco, "images": [{**im, "file_name": f"{prefix}/{im['file_name']}"} for im in coco["images"]]}
+        written[split] = write_json(Path(out_dir) / f"{split}.json", coco, indent=None)
+        log.info("DocLayNet %s: %d pages, %d annotations (precedence 0) -> %s", split, len(coco["images"]),
+                 len(coco["annotations"]), written[split])
+    return written

@@ -176,3 +176,60 @@ def convert_prima(xml_dir: str | os.PathLike, out_dir: str | os.PathLike, test_f
                                     indent=None)
         log.info("PRImA %s: %d pages -> %s", split, len(paths), written[split])
     return written
+
+
+#: image suffixes a PRImA page may have on disk (the XML's imageFilename is usually the .tif)
+_PAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def resolve_image_paths(coco: dict, root: str | os.PathLike) -> dict:
+    """Rewrite every image's ``file_name`` to its path relative to `root`, found by file name under `root`
+    (recursively) or, failing that, by stem with any of the usual page suffixes. Pages whose image is not
+    found are dropped with their annotations (logged); ValueError when none is found."""
+    root = Path(root)
+    by_name: dict[str, Path] = {}
+    by_stem: dict[str, Path] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in _PAGE_SUFFIXES:
+            by_name.setdefault(p.name, p)
+            by_stem.setdefault(p.stem, p)
+    images, missing = [], []
+    for im in coco["images"]:
+        name = Path(im["file_name"]).name
+        hit = by_name.get(name) or by_stem.get(Path(name).stem)
+        if hit is None:
+            missing.append(name)
+            continue
+        images.append({**im, "file_name": hit.relative_to(root).as_posix()})
+    if coco["images"] and not images:
+        raise ValueError(f"none of the {len(coco['images'])} page images named in the PAGE XML files is under {root} "
+                         f"(first: {missing[0]})")
+    if missing:
+        log.warning("%d page image(s) not found under %s, pages dropped: %s", len(missing), root, ", ".join(missing[:20]))
+    keep = {im["id"] for im in images}
+    return {**coco, "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
+
+
+def prepare_prima(root: str | os.PathLike, out_dir: str | os.PathLike, test_fraction: float = 0.2,
+                  seed: int = 42) -> dict[str, Path]:
+    """PRImA download under `root` -> the pipeline's layout files ``<out_dir>/{train,val}.json``.
+
+    Every ``*.xml`` under `root` (outside `out_dir`) is split by :func:`split_prima` (file names sorted,
+    ``random.Random(seed)`` shuffle, the last ``round(n * test_fraction)`` held out) and converted by
+    :func:`page_xml_to_coco`; the held-out pages are written as ``val.json`` (the split the layout stage
+    evaluates on). Image ``file_name`` values are made relative to `root` (:func:`resolve_image_paths`), so
+    `root` is the images root the detectors read from.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    xml_paths = [p for p in sorted(root.rglob("*.xml")) if out_dir.resolve() not in p.resolve().parents]
+    if not xml_paths:
+        raise FileNotFoundError(f"no PAGE XML files under {root}")
+    written = {}
+    for split, paths in split_prima(xml_paths, test_fraction, seed).items():
+        name = "val" if split == "test" else split
+        coco = resolve_image_paths(page_xml_to_coco(paths, f"PRImA {name} (seed {seed}, {test_fraction:g} held out)"),
+                                   root)
+        written[name] = write_json(out_dir / f"{name}.json", coco, indent=None)
+        log.info("PRImA %s: %d pages, %d regions -> %s", name, len(coco["images"]), len(coco["annotations"]),
+                 written[name])
+    return written

@@ -325,3 +325,145 @@ def split_tobacco3482(
         splits[name].sort()
     log.info("Tobacco-3482 split (seed %d): %s", seed, {k: len(v) for k, v in splits.items()})
     return splits
+
+
+# --------------------------------------------------------------------------------------------- real-data preparation
+
+
+def find_class_root(root: str | os.PathLike, class_names: Sequence[str], max_depth: int = 3) -> Path:
+    """The folder under `root` (itself included, up to `max_depth` levels down) whose sub-folders are class
+    folders: one or more of `class_names` (compared as :func:`_normalise_class_name` does) and nothing else
+    that is not hidden; the shallowest such folder wins. Archives often wrap the class folders in a
+    top-level folder (``Tobacco3482-jpg/ADVE``).
+
+    Raises:
+        FileNotFoundError: no such folder; the message names `root` and the expected class names.
+    """
+    root = Path(root)
+    wanted = {_normalise_class_name(c) for c in class_names}
+    level = [root] if root.is_dir() else []
+    for _ in range(max_depth + 1):
+        for folder in sorted(level):
+            names = {_normalise_class_name(p.name) for p in _class_folders(folder)}
+            if names and names <= wanted:
+                return folder
+        level = [d for f in level for d in _class_folders(f)]
+    raise FileNotFoundError(f"no folder with class sub-folders ({', '.join(class_names)}) under {root} "
+                            f"(searched {max_depth} levels down)")
+
+
+def tobacco3482_label_files(root: str | os.PathLike, out_dir: str | os.PathLike, train_per_class: int = 80,
+                            val_per_class: int = 20, seed: int = 42) -> dict[str, Path]:
+    """Write ``tobacco_{train,val,test}.txt`` into `out_dir` from a Tobacco-3482 download under `root`.
+
+    The class folders are found with :func:`find_class_root`, read with :func:`load_tobacco3482` and split
+    with :func:`split_tobacco3482`; the written paths are relative to `root` (so a wrapping folder becomes
+    part of each path) and the pipeline decodes them against `root`.
+    """
+    root = Path(root)
+    class_root = find_class_root(root, TOBACCO3482_CLASSES)
+    prefix = class_root.relative_to(root).as_posix()
+    entries = [(f"{prefix}/{p}" if prefix != "." else p, label) for p, label in load_tobacco3482(class_root)]
+    splits = split_tobacco3482(entries, train_per_class, val_per_class, seed)
+    return {name: write_label_file(Path(out_dir) / f"tobacco_{name}.txt", items) for name, items in splits.items()}
+
+
+def parquet_class_names(schema_metadata: dict | None) -> list[str] | None:
+    """The ``label`` ClassLabel names a Hugging Face parquet shard records in its ``huggingface`` schema
+    metadata (``{"info": {"features": {"label": {"_type": "ClassLabel", "names": [...]}}}}``), or None."""
+    import json
+
+    raw = (schema_metadata or {}).get(b"huggingface")
+    if not raw:
+        return None
+    try:
+        features = json.loads(raw).get("info", {}).get("features", {})
+    except ValueError:
+        return None
+    names = (features.get("label") or {}).get("names")
+    return list(names) if names else None
+
+
+def _image_suffix(data: bytes, path_hint: str | None) -> str:
+    if path_hint and Path(path_hint).suffix.lower() in IMAGE_SUFFIXES:
+        return Path(path_hint).suffix.lower()
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = (im.format or "png").lower()
+    except (OSError, UnidentifiedImageError):
+        return ".png"
+    return {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, f".{fmt}")
+
+
+def extract_rvl_cdip_n_parquet(parquet_paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                               class_names: Sequence[str] | None = None) -> list[Entry]:
+    """Unpack RVL-CDIP-N as published on the Hugging Face hub (parquet shards with an ``image`` column --
+    ``{"bytes", "path"}`` structs -- and an integer ``label``) into the folder-per-class layout that
+    :func:`load_rvl_cdip_n` reads: ``<out_dir>/<class name>/<nnnnn>_<stem><ext>``, the image bytes written
+    unchanged, ``nnnnn`` the row's index over the shards in sorted order.
+
+    The label ids are names from the shard's own ClassLabel metadata (:func:`parquet_class_names`), else
+    `class_names`, else :data:`~distildoc.data.labels.RVL_CDIP_N_CLASSES` (the hub's alphabetical order);
+    every name must be an RVL-CDIP-N class. Returns :func:`load_rvl_cdip_n` of `out_dir`: paths relative
+    to `out_dir` with **RVL-CDIP** class ids.
+
+    Raises:
+        ImportError: pyarrow is missing. ValueError: no rows, a missing column, an unknown class name or a
+        label id outside the names.
+    """
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("reading RVL-CDIP-N's parquet shards needs pyarrow (pip install pyarrow)") from err
+    out_dir = Path(out_dir)
+    allowed = {_normalise_class_name(c): c for c in RVL_CDIP_N_CLASSES}
+    row = 0
+    for shard in sorted(map(Path, parquet_paths)):
+        table = pq.read_table(shard)
+        missing = [c for c in ("image", "label") if c not in table.column_names]
+        if missing:
+            raise ValueError(f"{shard}: missing column(s) {missing}; has {table.column_names}")
+        names = parquet_class_names(table.schema.metadata) or list(class_names or RVL_CDIP_N_CLASSES)
+        folders = []
+        for n in names:
+            if _normalise_class_name(n) not in allowed:
+                raise ValueError(f"{shard}: class {n!r} is not an RVL-CDIP-N class; allowed: {', '.join(RVL_CDIP_N_CLASSES)}")
+            folders.append(allowed[_normalise_class_name(n)])
+        for image, label in zip(table.column("image").to_pylist(), table.column("label").to_pylist()):
+            if not 0 <= int(label) < len(folders):
+                raise ValueError(f"{shard}: row {row} has label {label} outside 0..{len(folders) - 1}")
+            data = image["bytes"] if isinstance(image, dict) else image
+            hint = image.get("path") if isinstance(image, dict) else None
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(hint).stem) if hint else "page"
+            target = out_dir / folders[int(label)] / f"{row:05d}_{stem}{_image_suffix(data, hint)}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            row += 1
+    if row == 0:
+        raise ValueError(f"no RVL-CDIP-N rows in {len(parquet_paths)} parquet shard(s)")
+    log.info("RVL-CDIP-N: %d images from %d parquet shard(s) -> %s", row, len(parquet_paths), out_dir)
+    return load_rvl_cdip_n(out_dir)
+
+
+def prepare_rvl_cdip_n(raw_root: str | os.PathLike, out_dir: str | os.PathLike, label_file: str | os.PathLike
+                       ) -> list[Entry]:
+    """RVL-CDIP-N images in folder-per-class layout under `out_dir` + its label file (paths relative to
+    `out_dir`, RVL-CDIP ids), from the download under `raw_root`: the hub's parquet shards
+    (``**/*.parquet``, :func:`extract_rvl_cdip_n_parquet`) or, without any, the authors' folder-per-class
+    release placed there by hand (found by :func:`find_class_root`, images copied)."""
+    import shutil
+
+    raw_root, out_dir = Path(raw_root), Path(out_dir)
+    shards = sorted(raw_root.rglob("*.parquet"))
+    if shards:
+        entries = extract_rvl_cdip_n_parquet(shards, out_dir)
+    else:
+        class_root = find_class_root(raw_root, RVL_CDIP_N_CLASSES)
+        for rel, _ in load_rvl_cdip_n(class_root):
+            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(class_root / rel, out_dir / rel)
+        entries = load_rvl_cdip_n(out_dir)
+    write_label_file(label_file, entries)
+    return entries

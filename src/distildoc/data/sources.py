@@ -129,7 +129,8 @@ SOURCES: dict[str, DatasetSource] = {s.name: s for s in (
         note="No size/sha256 published (None). Shard names are from the HF file listing at main (last seen "
              "commit ddb0790, full hash not verified). These are parquet shards (image bytes + label), not the "
              "folder-per-class layout that distildoc.data.rvlcdip.load_rvl_cdip_n reads: that layout is the "
-             "authors' release linked from the homepage (a cloud-drive link, not pinned here).",
+             "authors' release linked from the homepage (a cloud-drive link, not pinned here). The pipeline's rule "
+             "rvl_cdip_n_labels (rvlcdip.prepare_rvl_cdip_n, needs pyarrow) unpacks the shards into that layout.",
         layout="parquet/test-0000k-of-00005-*.parquet",
     ),
     DatasetSource(

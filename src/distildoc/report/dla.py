@@ -67,13 +67,17 @@ def table3(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def write_dla_tables(df: pd.DataFrame, out_dir: str | Path, dataset: str = "the synthetic benchmark") -> list[Path]:
+def write_dla_tables(df: pd.DataFrame, out_dir: str | Path, dataset: str = "the synthetic benchmark",
+                     table: str = "table3") -> list[Path]:
+    """Write the layout table (Table 3's rows and columns) as ``<out_dir>/<table>.{csv,md,tex}``: `table`
+    is ``table3`` (DocLayNet / the embedded benchmark) or ``table13`` (PRImA, the same 8 models)."""
     out_dir = Path(out_dir)
     t3 = table3(df)
-    caption = (f"Table 3: document layout analysis on {dataset} (validation pages): bbox mAP (COCO, 0-100), "
+    number = table.removeprefix("table")
+    caption = (f"Table {number}: document layout analysis on {dataset} (validation pages): bbox mAP (COCO, 0-100), "
                "FLOPs of one page at the detector's input size (2 FLOPs per multiply-add), parameters, images/s "
                "on this machine. Bold: best distilled student per column.")
-    paths = write_table(t3, out_dir / "table3", caption, "tab:dla_table3",
+    paths = write_table(t3, out_dir / table, caption, f"tab:dla_{table}",
                         bold={"mAP": "max", "FLOPs (G)": "min", "Params (M)": "min", "Im/s": "max"},
                         bold_mask=t3["distilled"].to_numpy(), decimals=2, hidden=("distilled",))
     log.info("wrote %s", sorted(str(p) for p in paths.values()))
