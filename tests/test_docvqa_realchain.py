@@ -144,3 +144,34 @@ def test_detector_predictions_on_the_real_pages(realdata) -> None:
 def test_missing_fixture_folder_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fixture_questions(tmp_path / "absent", 3)
+
+
+def test_an_unreadable_page_is_skipped_named_and_its_questions_still_asked(realdata, tmp_path) -> None:
+    """A truncated page image: no OCR, no detector run, named in skipped_inputs; its questions are still
+    asked (on an empty page) and scored, never dropped. Needs Tesseract, not the LLM (a fake reader)."""
+    import shutil
+
+    from distildoc.docvqa.ocr import TesseractNotAvailable, check_tesseract
+    from test_docvqa_grid import FakeReader
+
+    try:
+        check_tesseract()
+    except TesseractNotAvailable as err:
+        pytest.skip(str(err))
+    folder = tmp_path / "docvqa"
+    shutil.copytree(realdata / "docvqa", folder)
+    questions = fixture_questions(folder, N_QUESTIONS)
+    bad = questions[0]["image_path"]
+    data = open(bad, "rb").read()
+    with open(bad, "wb") as f:
+        f.write(data[: len(data) // 3])
+    reader = FakeReader({q["question"]: "x" for q in questions})
+    res = run_real_chain(folder, reader, max_questions=N_QUESTIONS, prompts=("task",), dla_prompts=("task",),
+                         dla_predictions=_title_boxes([q for q in questions if q["image_path"] != bad]),
+                         progress=False)
+    assert res.summary["skipped_inputs"] == [str(bad)] and res.summary["n_skipped"] == 1
+    bad_doc = str(questions[0]["doc_id"])
+    assert res.pages[bad_doc].words == []
+    records = res.records()
+    assert len(records) == 2 * N_QUESTIONS  # two cells, every question in each
+    assert {r["question_id"] for r in records} == {q["questionId"] for q in questions}

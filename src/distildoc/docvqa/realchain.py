@@ -75,6 +75,25 @@ def fixture_questions(folder: str | Path, max_questions: int, seed: int = 0) -> 
     return sorted(picked, key=lambda q: str(q["questionId"]))
 
 
+def readable_pages(images: Mapping[str, str | Path]) -> tuple[dict[str, str | Path], list[str]]:
+    """Split ``doc_id -> image path`` into the readable pages and the unreadable ones (truncated, empty,
+    not an image), which are logged and returned by path. A missing page is an error naming it."""
+    from PIL import Image
+
+    ok, skipped = {}, []
+    for doc_id, path in images.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"page image {path} (page {doc_id!r}) does not exist")
+        try:
+            with Image.open(path) as im:
+                im.load()
+            ok[doc_id] = path
+        except (OSError, SyntaxError, ValueError) as err:
+            log.warning("skipping unreadable page image %s: %s", path, err)
+            skipped.append(str(path))
+    return ok, skipped
+
+
 def detector_predictions(detector, image_paths: Sequence[str | Path], score_thresh: float = 0.5) -> dict[str, dict]:
     """Run a detector over page images; ``page stem -> predictions`` (through the v1 JSON format)."""
     from distildoc.evaluate.detection import export_predictions
@@ -118,7 +137,8 @@ def run_real_chain(
     if detector is not None and dla_predictions is not None:
         raise ValueError("pass a detector or dla_predictions, not both")
     questions = fixture_questions(folder, max_questions, seed)
-    images = {str(q["doc_id"]): q["image_path"] for q in questions}
+    all_images = {str(q["doc_id"]): q["image_path"] for q in questions}
+    images, skipped = readable_pages(all_images)
     version = check_tesseract()
     # Debian's Tesseract uses OpenMP: one thread per page when pages run side by side (the variable only
     # reaches the tesseract subprocesses; an already started OpenMP runtime in this process ignores it)
@@ -127,7 +147,7 @@ def run_real_chain(
         os.environ["OMP_THREAD_LIMIT"] = "1"
     try:
         pages = load_ocr("tesseract", images=images, doc_ids=sorted(images), config=tesseract_config,
-                         workers=ocr_workers)
+                         workers=ocr_workers) if images else {}
     finally:
         if ocr_workers > 1:
             if old_limit is None:
@@ -136,11 +156,18 @@ def run_real_chain(
                 os.environ["OMP_THREAD_LIMIT"] = old_limit
     log.info("tesseract %s: %s", version.splitlines()[0] if version else "?",
              ", ".join(f"{d}: {len(p.words)} words" for d, p in pages.items()))
+    # an unreadable page keeps its questions (asked on an empty page, so they score 0; never dropped)
+    for d in sorted(set(all_images) - set(images)):
+        pages[d] = OcrPage(doc_id=d, words=[], boxes=[], lines=[], width=1, height=1, source="tesseract",
+                           meta={"unreadable": all_images[d]})
     dla = None
     if detector is not None:
         dla = detector_predictions(detector, [images[d] for d in sorted(images)], export_score_thresh)
     elif dla_predictions is not None:
         dla = {str(k): dict(v) for k, v in dla_predictions.items()}
+    if dla is not None:
+        for d in set(all_images) - set(images):
+            dla.setdefault(d, {"boxes": [], "labels": [], "scores": [], "image_size": [1, 1]})
     key = dla_model or "custom"
     cells = grid_cells(prompts, dla_prompts if dla is not None else [], [key] if dla is not None else [])
     results, summary = run_grid(
@@ -148,6 +175,7 @@ def run_real_chain(
         batch_size=batch_size, truncation=truncation, reuse_identical_prompts=reuse_identical_prompts,
         threshold=threshold, skip_failed=skip_failed, score_threshold=dla_score_threshold,
         ignore_labels=ignore_labels, explain_tags=explain_tags, progress=progress)
+    summary.update({"skipped_inputs": skipped, "n_skipped": len(skipped)})
     summary.update({"source": str(folder), "tesseract_version": version.splitlines()[0] if version else None,
                     "tesseract_config": tesseract_config, "dla_model": key if dla is not None else None})
     return ChainResult(questions, pages, dla, results, summary)
