@@ -4,16 +4,15 @@ complete file, never a partial file under the final name; a writer that fails le
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from distildoc.utils.io import atomic_path, write_json
+from process_helpers import kill_when
 
 WRITER = """
 import sys, numpy as np
@@ -27,19 +26,10 @@ with atomic_path(sys.argv[1], suffix=".npz") as tmp:
 
 def _kill_mid_write(dest: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(dest)], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    t0 = time.time()
-    try:
-        # the temporary file appears next to the destination (".<name>.<random>.npz") and grows
-        while not any(p.name.startswith(f".{dest.name}.") and p.stat().st_size > 0 for p in dest.parent.iterdir()):
-            assert proc.poll() is None, "the writer finished before it could be killed"
-            assert time.time() - t0 < 120
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    # the temporary file appears next to the destination (".<name>.<random>.npz") and grows
+    kill_when(proc, lambda: any(p.name.startswith(f".{dest.name}.") and p.stat().st_size > 0
+                                for p in dest.parent.iterdir()), timeout=120, what="a partial temporary file",
+              poll=0.01)
 
 
 @pytest.mark.parametrize("existing", [False, True])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from process_helpers import kill_when
 
 HERE = Path(__file__).resolve()
 SLOW_S = 0.25  # per batch, so that the run is still going when the test kills it
@@ -127,18 +127,8 @@ def _env(slow: bool) -> dict:
 
 def _kill_after_first_checkpoint(kind: str, out: Path, ckpt_glob: str, timeout: float = 300) -> Path:
     proc = subprocess.Popen(_cmd(kind, out), env=_env(slow=True), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t0 = time.time()
-    try:
-        while not list((out / "ckpt").glob(ckpt_glob)):
-            assert proc.poll() is None, f"run ended before its first checkpoint: {proc.stderr.read().decode()[-2000:]}"
-            assert time.time() - t0 < timeout, "no checkpoint in time"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(proc, lambda: bool(list((out / "ckpt").glob(ckpt_glob))), timeout, "its first checkpoint",
+              on_early_exit=lambda: f": {proc.stderr.read().decode()[-2000:]}")
     assert not (out / "metrics.json").exists()
     return next((out / "ckpt").glob(ckpt_glob))
 

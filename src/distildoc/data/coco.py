@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
 from ..utils.io import read_json, write_json
+from .images import UNREADABLE_ERRORS, unreadable_reason
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class CocoDetectionDataset(Dataset):
         try:
             with Image.open(path) as im:
                 rgb = im.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        except UNREADABLE_ERRORS as err:
             raise UnreadableImageError(f"unreadable image {path} (id {info['id']}): {err}") from err
         if rgb.size != (info["width"], info["height"]):
             log.warning("%s is %dx%d but the COCO file says %dx%d", path, *rgb.size, info["width"], info["height"])
@@ -243,11 +244,9 @@ class CocoDetectionDataset(Dataset):
         skipped = []
         for i in range(len(self.images)):
             path = self.image_path(i)
-            try:
-                with Image.open(path) as im:
-                    im.load()
-            except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-                log.warning("skipping unreadable image %s: %s", path, err)
+            reason = unreadable_reason(path)
+            if reason is not None:
+                log.warning("skipping unreadable image %s: %s", path, reason)
                 skipped.append(self.images[i]["file_name"])
         if skipped:
             bad = set(skipped)

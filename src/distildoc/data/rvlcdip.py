@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..utils.io import write_text
+from .images import UNREADABLE_ERRORS
 from .labels import RVL_CDIP_CLASSES, RVL_CDIP_N_CLASSES, TOBACCO3482_CLASSES, rvl_cdip_class_id
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = Non
         with Image.open(path) as im:
             im.load()  # force the decode here: truncated files raise now, not later
             gray = im.convert("L")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except UNREADABLE_ERRORS as err:
         log.warning("unreadable image %s: %s", path, err)
         return None
     if size is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distildoc.data.images import unreadable_reason
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.enrich import DEFAULT_IGNORE_LABELS, DEFAULT_SCORE_THRESHOLD
 from distildoc.docvqa.llm.base import Reader
@@ -78,18 +79,15 @@ def fixture_questions(folder: str | Path, max_questions: int, seed: int = 0) -> 
 def readable_pages(images: Mapping[str, str | Path]) -> tuple[dict[str, str | Path], list[str]]:
     """Split ``doc_id -> image path`` into the readable pages and the unreadable ones (truncated, empty,
     not an image), which are logged and returned by path. A missing page is an error naming it."""
-    from PIL import Image
-
     ok, skipped = {}, []
     for doc_id, path in images.items():
         if not Path(path).is_file():
             raise FileNotFoundError(f"page image {path} (page {doc_id!r}) does not exist")
-        try:
-            with Image.open(path) as im:
-                im.load()
+        reason = unreadable_reason(path)
+        if reason is None:
             ok[doc_id] = path
-        except (OSError, SyntaxError, ValueError) as err:
-            log.warning("skipping unreadable page image %s: %s", path, err)
+        else:
+            log.warning("skipping unreadable page image %s: %s", path, reason)
             skipped.append(str(path))
     return ok, skipped
 

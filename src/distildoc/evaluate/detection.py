@@ -38,6 +38,7 @@ from pycocotools.cocoeval import COCOeval
 from torch import Tensor, nn
 
 from ..data.coco import filter_doclaynet_precedence
+from ..data.images import unreadable_reason
 from ..data.labels import DOCLAYNET_CATEGORIES
 from ..utils.io import read_json, write_json
 
@@ -309,12 +310,11 @@ def export_predictions(
     for p in paths:  # a missing page is an error; an unreadable one is skipped, named and counted
         if not p.is_file():
             raise FileNotFoundError(f"page image not found: {p}")
-        try:
-            with Image.open(p) as im:
-                im.load()
+        reason = unreadable_reason(p)
+        if reason is None:
             readable.append(p)
-        except (OSError, SyntaxError, ValueError) as err:
-            log.warning("skipping unreadable page image %s: %s", p, err)
+        else:
+            log.warning("skipping unreadable page image %s: %s", p, reason)
             skipped.append(str(p))
     paths = readable
     for start in range(0, len(paths), max(1, batch_size)):
