@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import Tensor
 from pycocotools import mask as mask_utils
 
 from distildoc.data.coco import CocoDetectionDataset, load_coco
@@ -230,3 +231,108 @@ def test_measure_efficiency_interleaves_rounds_and_reports_the_median():
         assert rec["images_per_second"] == pytest.approx(float(np.median(rec["images_per_second_rounds"])))
         assert rec["params_M"] == pytest.approx(count_params(models[name]))
         assert rec["gflops"] == pytest.approx(count_flops(models[name], (160, 128)))
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for a detector: records the images of each call, and each call in a shared `log` as
+    ``(name, part, first pixel of each image)``."""
+
+    def __init__(self, name: str = "m", log: list | None = None) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.name, self.log = name, log if log is not None else []
+        self.calls: list[list[Tensor]] = []
+
+    def forward(self, images):
+        self.calls.append([im.clone() for im in images])
+        self.log.append((self.name, "all", [int(im[0, 0, 0]) for im in images]))
+        return [{"boxes": torch.zeros(0, 4)} for _ in images]
+
+    def transform(self, images):
+        from types import SimpleNamespace
+
+        return (SimpleNamespace(tensors=torch.stack(images)),)
+
+    def backbone(self, tensor):
+        self.log.append((self.name, "backbone", [int(v) for v in tensor[:, 0, 0, 0]]))
+
+
+def test_throughput_cycles_through_the_given_pages_in_order():
+    pages = [torch.full((3, 8, 6), float(i)) for i in range(3)]
+    model = _Recorder()
+    ips = images_per_second(model, warmup=1, iters=4, pages=pages)
+    assert ips > 0
+    # warm-up on page 0, then 4 timed calls: pages 1, 2, 0, 1 (cycled), one image per call
+    assert [[int(im[0, 0, 0]) for im in call] for call in model.calls] == [[0], [1], [2], [0], [1]]
+    model.calls.clear()
+    images_per_second(model, warmup=0, iters=2, batch=2, pages=pages)
+    assert [[int(im[0, 0, 0]) for im in call] for call in model.calls] == [[0, 1], [2, 0]]
+    with pytest.raises(ValueError, match="part"):
+        images_per_second(model, pages=pages, part="heads")
+
+
+def test_flops_are_counted_on_the_page_resized_to_the_input_size():
+    page = torch.rand(3, 40, 30)
+    model = _Recorder()
+    count_flops(model, (80, 60), page=page)
+    (seen,) = model.calls[-1]
+    assert seen.shape == (3, 80, 60)
+    expected = torch.nn.functional.interpolate(page[None], size=(80, 60), mode="bilinear", align_corners=False)[0]
+    assert torch.equal(seen, expected)
+    # backbone + FPN FLOPs depend on the input size only, not on which page
+    torch.manual_seed(0)
+    det = build_detector(_tiny_spec())
+    assert count_flops(det, (160, 128), part="backbone", page=torch.rand(3, 320, 256)) == \
+        count_flops(det, (160, 128), part="backbone")
+
+
+def test_measure_efficiency_on_pages_reports_backbone_throughput_too():
+    torch.manual_seed(0)
+    models = {"a": build_detector(_tiny_spec())}
+    pages = [torch.rand(3, 160, 128), torch.rand(3, 150, 120)]
+    res = measure_efficiency(models, (160, 128), warmup=0, iters=2, rounds=3, pages=pages)["a"]
+    assert len(res["backbone_images_per_second_rounds"]) == 3
+    assert res["backbone_images_per_second"] == pytest.approx(float(np.median(res["backbone_images_per_second_rounds"])))
+    # the backbone alone is faster than the whole detector (heads + post-processing)
+    assert res["backbone_images_per_second"] > res["images_per_second"]
+    assert res["gflops"] == pytest.approx(count_flops(models["a"], (160, 128), page=pages[0]))
+
+
+def test_timing_pages_are_the_first_readable_evaluation_pages(synthetic_pages, tmp_path):
+    from distildoc.train.dla import efficiency_pages
+
+    root, coco = synthetic_pages
+    pages, names = efficiency_pages(coco, root, 5)
+    assert names == [im["file_name"] for im in coco["images"]]  # only 2 pages exist
+    assert [tuple(p.shape) for p in pages] == [(3, im["height"], im["width"]) for im in coco["images"]]
+    # an unreadable first page is skipped (as in the evaluation)
+    broken = tmp_path / "pages"
+    broken.mkdir()
+    for im in coco["images"]:
+        dst = broken / im["file_name"]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes((root / im["file_name"]).read_bytes())
+    first = broken / coco["images"][0]["file_name"]
+    first.write_bytes(first.read_bytes()[:50])
+    pages, names = efficiency_pages(coco, broken, 5)
+    assert names == [coco["images"][1]["file_name"]]
+    first.write_bytes(b"")
+    (broken / coco["images"][1]["file_name"]).write_bytes(b"")
+    with pytest.raises(ValueError, match="no readable evaluation page"):
+        efficiency_pages(coco, broken, 5)
+
+
+def test_measure_efficiency_interleaves_the_models_page_by_page():
+    log: list = []
+    models = {"a": _Recorder("a", log), "b": _Recorder("b", log)}
+    pages = [torch.full((3, 8, 6), float(i)) for i in range(3)]
+    res = measure_efficiency(models, (8, 6), warmup=1, iters=2, rounds=2, pages=pages)
+    timing = log[-(2 * 2 * 2 * 2):]  # rounds × iters × models × parts, after the FLOPs counts and warm-up
+    assert timing[:8] == [("a", "all", [1]), ("a", "backbone", [1]), ("b", "all", [1]), ("b", "backbone", [1]),
+                          ("a", "all", [2]), ("a", "backbone", [2]), ("b", "all", [2]), ("b", "backbone", [2])]
+    assert [e[2] for e in timing[8:]] == [[0]] * 4 + [[1]] * 4  # the second round goes on cycling the pages
+    assert log[-20:-16] == [("a", "all", [0]), ("a", "backbone", [0]), ("b", "all", [0]), ("b", "backbone", [0])]
+    for rec in res.values():
+        assert len(rec["images_per_second_rounds"]) == len(rec["backbone_images_per_second_rounds"]) == 2
+        assert rec["images_per_second"] == pytest.approx(float(np.median(rec["images_per_second_rounds"])))
+    assert all(m.training for m in models.values())  # train mode restored

@@ -75,10 +75,12 @@ rule dla_predict:
 rule dla_efficiency:
     input:
         models=[f"{DLA_RES}/models/{m}/model.pt" for m in DLA_MODELS],
+        val=rules.dla_split.output.val,  # timed on its first `efficiency.pages` pages
     output:
         f"{DLA_RES}/efficiency.json",
     params:
         efficiency=DLA["efficiency"],
+        images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/dla/efficiency.log",
     # all cores: nothing else runs while the models are timed (torch uses this many threads)
@@ -169,10 +171,12 @@ if DLA_EXTRA:
     rule dla_efficiency_extra:
         input:
             models=[f"{DLA_RES}/{{dla_extra}}/models/{m}/model.pt" for m in DLA_MODELS],
+            val=f"{DLA_RES}/{{dla_extra}}/data/val.json",
         output:
             f"{DLA_RES}/{{dla_extra}}/efficiency.json",
         params:
             efficiency=DLA["efficiency"],
+            images_root="data/raw/{dla_extra}",
         log:
             f"{LOGS}/dla/{{dla_extra}}/efficiency.log",
         threads: workflow.cores

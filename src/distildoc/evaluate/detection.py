@@ -9,7 +9,8 @@
   rescaled to the *original* image size when the images fed to the model were resized.
 * :func:`export_predictions` — the per-page DLA JSON consumed by the DocVQA enrichment stage.
 * :func:`count_params`, :func:`count_flops`, :func:`images_per_second` — the efficiency columns;
-  :func:`measure_efficiency` measures several models side by side (interleaved rounds, median).
+  :func:`measure_efficiency` measures several models side by side on real pages (the models interleaved
+  page by page, median of rounds).
 
 Labels: the detector's class index is the COCO category id (see ``distildoc.models.detection``); a
 ``label_to_category`` mapping can translate otherwise.
@@ -368,7 +369,18 @@ def _dummy_images(size: tuple[int, int], batch: int, seed: int = 0) -> list[Tens
     return [torch.rand(3, h, w, generator=g) for _ in range(batch)]
 
 
-def count_flops(model: nn.Module, input_size: tuple[int, int] = (792, 612), part: str = "all") -> float:
+def _flops_image(input_size: tuple[int, int], page: Tensor | None) -> Tensor:
+    """The one image FLOPs are counted on: `page` resized to ``input_size = (H, W)``, or a seeded random one."""
+    if page is None:
+        return _dummy_images(input_size, 1)[0]
+    if tuple(page.shape[-2:]) == tuple(input_size):
+        return page
+    return torch.nn.functional.interpolate(page[None], size=tuple(input_size), mode="bilinear",
+                                           align_corners=False)[0]
+
+
+def count_flops(model: nn.Module, input_size: tuple[int, int] = (792, 612), part: str = "all",
+                page: Tensor | None = None) -> float:
     """GFLOPs of one eval-mode forward pass on a single ``input_size = (height, width)`` image.
 
     Counted with ``torch.utils.flop_counter.FlopCounterMode``, which counts **2 FLOPs per
@@ -376,11 +388,13 @@ def count_flops(model: nn.Module, input_size: tuple[int, int] = (792, 612), part
     convolutions, matrix products and attention; element-wise ops, normalisation, RoIAlign, NMS and
     interpolation are not counted. ``input_size`` is the image handed to the model; its transform resizes
     it first (e.g. a 792×612 page → 331×256 for the embedded ResNets, 256×256 for the embedded ViTs), so the
-    count is for the detector's own input resolution. The input is a fixed random image (seed 0).
+    count is for the detector's own input resolution. The image is `page` (a real page, 3×H×W in [0, 1])
+    resized to ``input_size``, or without one a fixed random image (seed 0).
 
     ``part``: ``"all"`` (transform + backbone + FPN + RPN + RoI heads; the box head runs on the
     ``rpn_post_nms_top_n_test`` proposals and the mask head only on the detections, so this part depends on
-    the weights) or ``"backbone"`` (backbone + FPN on the transformed image; weight-independent).
+    the weights and the page: a random image may give a trained model no detection at all, hence a real
+    page) or ``"backbone"`` (backbone + FPN on the transformed image; weight-independent).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -388,9 +402,8 @@ def count_flops(model: nn.Module, input_size: tuple[int, int] = (792, 612), part
         raise ValueError(f"part must be 'all' or 'backbone', got {part!r}")
     was_training = model.training
     model.eval()
-    images = _dummy_images(input_size, 1)
     device = next(model.parameters()).device
-    images = [im.to(device) for im in images]
+    images = [_flops_image(input_size, page).to(device)]
     try:
         with torch.no_grad():
             if part == "backbone":
@@ -405,43 +418,101 @@ def count_flops(model: nn.Module, input_size: tuple[int, int] = (792, 612), part
     return counter.get_total_flops() / 1e9
 
 
+def _timed_call(model: nn.Module, images: Sequence[Tensor], part: str = "all") -> float:
+    """Seconds of one eval-mode, ``no_grad`` call of `model` on `images` (``part="backbone"``: backbone + FPN on
+    the transformed batch; the transform itself is not timed)."""
+    device = next(model.parameters()).device
+    images = [im.to(device) for im in images]
+    with torch.no_grad():
+        if part == "backbone":
+            tensor = model.transform(images)[0].tensors
+            t0 = time.perf_counter()
+            model.backbone(tensor)
+        else:
+            t0 = time.perf_counter()
+            model(images)
+    return time.perf_counter() - t0
+
+
+def _chunk(pool: Sequence[Tensor], call: int, batch: int) -> list[Tensor]:
+    """The images of timing call number `call`: the next `batch` of `pool`, cycled in order."""
+    return [pool[(call * batch + k) % len(pool)] for k in range(batch)]
+
+
 def images_per_second(model: nn.Module, size: tuple[int, int] = (792, 612), warmup: int = 2, iters: int = 10,
-                      batch: int = 1) -> float:
-    """Eval-mode inference throughput (images/s, ``torch.no_grad``) on ``batch`` random ``size = (H, W)``
-    images per call (transform, backbone, heads and post-processing included; masks pasted at ``size``),
-    after ``warmup`` untimed calls. Uses the current ``torch.get_num_threads()``."""
+                      batch: int = 1, pages: Sequence[Tensor] | None = None, part: str = "all") -> float:
+    """Eval-mode inference throughput (images/s, ``torch.no_grad``) after ``warmup`` untimed calls.
+
+    Each of the ``iters`` timed calls takes ``batch`` images: the next ones of `pages` (real pages,
+    3×H×W in [0, 1], cycled in order; the paper times its validation pages) or else ``batch`` fixed random
+    ``size = (H, W)`` images. ``part="all"``: the whole detector (transform, backbone, heads and
+    post-processing, masks pasted at page size); ``part="backbone"``: backbone + FPN on the transformed
+    images only. Uses the current ``torch.get_num_threads()``.
+    """
+    if part not in ("all", "backbone"):
+        raise ValueError(f"part must be 'all' or 'backbone', got {part!r}")
     was_training = model.training
     model.eval()
-    images = _dummy_images(size, batch)
+    pool = list(pages) if pages else _dummy_images(size, batch)
     try:
-        for _ in range(max(0, warmup)):
-            _run(model, images)
-        t0 = time.perf_counter()
-        for _ in range(max(1, iters)):
-            _run(model, images)
-        elapsed = time.perf_counter() - t0
+        for i in range(max(0, warmup)):
+            _timed_call(model, _chunk(pool, i, batch), part)
+        elapsed = sum(_timed_call(model, _chunk(pool, warmup + i, batch), part) for i in range(max(1, iters)))
     finally:
         model.train(was_training)
     return batch * max(1, iters) / elapsed
 
 
 def measure_efficiency(models: Mapping[str, nn.Module], size: tuple[int, int] = (792, 612), warmup: int = 2,
-                       iters: int = 10, rounds: int = 3) -> dict[str, dict[str, float | list[float]]]:
+                       iters: int = 10, rounds: int = 3, pages: Sequence[Tensor] | None = None,
+                       ) -> dict[str, dict[str, float | list[float]]]:
     """The efficiency columns of Table 3 for several detectors, measured side by side in one process.
 
-    Parameters and GFLOPs (:func:`count_params`, :func:`count_flops`) are exact. Throughput is noisy on a
-    shared CPU, so every model is timed in each of ``rounds`` interleaved rounds (model A, B, …, then
-    again) of ``iters`` images after ``warmup`` untimed ones, and the **median** round is reported
-    (``images_per_second``; all rounds in ``images_per_second_rounds``): a load spike then hits every
-    model alike instead of one of them. Uses the current ``torch.get_num_threads()``.
+    Parameters and GFLOPs (:func:`count_params`, :func:`count_flops` at ``size``, on the first of `pages`
+    resized to it) are exact. Throughput is timed at batch 1 on `pages` (the evaluation pages, cycled; a
+    random image without them), because the heads' and post-processing's cost grows with the number of
+    detections and a random image gives a trained detector few or none (on the embedded benchmark that
+    made a teacher look faster than its student).
+
+    A shared CPU's speed drifts within seconds, so the models are interleaved **per image**: each page is
+    run through model A, B, … in turn, and every model sees the same pages under the same conditions. Each
+    of ``rounds`` rounds times ``iters`` pages per model (after ``warmup`` untimed pages per model); a
+    round's images/s is ``iters`` / the model's summed time, and the **median** round is reported
+    (``images_per_second``; all rounds in ``images_per_second_rounds``). ``backbone_images_per_second`` is
+    the same for backbone + FPN alone (the part a teacher / student pair differs in; the heads are alike).
+    Uses the current ``torch.get_num_threads()``.
     """
+    pool = list(pages) if pages else _dummy_images(size, 1)
+    page = pages[0] if pages else None
     out: dict[str, dict[str, float | list[float]]] = {
-        name: {"params_M": count_params(m), "gflops": count_flops(m, size, part="all"),
-               "gflops_backbone": count_flops(m, size, part="backbone"), "images_per_second_rounds": []}
+        name: {"params_M": count_params(m), "gflops": count_flops(m, size, part="all", page=page),
+               "gflops_backbone": count_flops(m, size, part="backbone", page=page),
+               "images_per_second_rounds": [], "backbone_images_per_second_rounds": []}
         for name, m in models.items()}
-    for _ in range(max(1, rounds)):
+    was_training = {name: m.training for name, m in models.items()}
+    for m in models.values():
+        m.eval()
+    parts = {"all": "images_per_second_rounds", "backbone": "backbone_images_per_second_rounds"}
+    try:
+        for i in range(max(0, warmup)):
+            for m in models.values():
+                for part in parts:
+                    _timed_call(m, _chunk(pool, i, 1), part)
+        call = warmup
+        for _ in range(max(1, rounds)):
+            spent = {(name, part): 0.0 for name in models for part in parts}
+            for _ in range(max(1, iters)):
+                chunk = _chunk(pool, call, 1)
+                call += 1
+                for name, m in models.items():
+                    for part in parts:
+                        spent[name, part] += _timed_call(m, chunk, part)
+            for (name, part), seconds in spent.items():
+                out[name][parts[part]].append(max(1, iters) / seconds)
+    finally:
         for name, m in models.items():
-            out[name]["images_per_second_rounds"].append(images_per_second(m, size, warmup=warmup, iters=iters))
+            m.train(was_training[name])
     for rec in out.values():
         rec["images_per_second"] = float(np.median(rec["images_per_second_rounds"]))
+        rec["backbone_images_per_second"] = float(np.median(rec["backbone_images_per_second_rounds"]))
     return out

@@ -24,7 +24,8 @@ ROW_ORDER = [("none", "ViT-B-FPN", "supervised"), ("none", "R101-FPN", "supervis
 
 def load_dla_runs(paths: list[str | Path], efficiency: str | Path | dict | None = None) -> pd.DataFrame:
     """One row per model folder (`<teacher>__<role>__<method>/metrics.json`), with the efficiency columns
-    (gflops, params_M, images_per_second) from the `dla_efficiency` JSON (``models`` keyed by folder name)
+    (gflops, params_M, images_per_second, and backbone_images_per_second where measured) from the
+    `dla_efficiency` JSON (``models`` keyed by folder name)
     or, without one, from the metrics files themselves."""
     eff_path = efficiency if isinstance(efficiency, (str, Path)) else None
     eff = read_json(efficiency)["models"] if eff_path else (efficiency or {}).get("models", {})
@@ -42,6 +43,7 @@ def load_dla_runs(paths: list[str | Path], efficiency: str | Path | dict | None 
                          "AP50": m["bbox"]["AP50"], "AP75": m["bbox"]["AP75"],
                          "segm_mAP": (m.get("segm") or {}).get("AP"), "gflops": e["gflops"],
                          "params_M": e["params_M"], "images_per_second": e["images_per_second"],
+                         "backbone_images_per_second": e.get("backbone_images_per_second"),
                          "train_seconds": m["train"]["wall_time_s"], "iterations": m["train"]["iterations"]})
         except KeyError as err:
             raise ValueError(f"{p}: missing key {err}") from None

@@ -115,17 +115,46 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     return metrics
 
 
-def measure_dla_models(model_dirs: list[str | Path], eff_cfg: dict) -> dict:
-    """Parameters, GFLOPs and images/s of trained detectors (`dla.efficiency`: input_size (H, W), warmup,
-    iters, rounds), keyed by model folder name, with a note on how they were measured."""
+def efficiency_pages(eval_ann: str | Path, images_root: str | Path, n_pages: int) -> tuple[list[torch.Tensor], list[str]]:
+    """The first `n_pages` readable evaluation pages (3×H×W in [0, 1]) the detectors are timed on, and their
+    file names; unreadable pages are skipped (logged) as in the evaluation."""
+    dataset = CocoDetectionDataset(images_root, eval_ann)
+    dataset.drop_unreadable()
+    n = min(n_pages, len(dataset))
+    if n == 0:
+        raise ValueError(f"{eval_ann}: no readable evaluation page to time the detectors on")
+    return [dataset[i][0] for i in range(n)], [dataset.images[i]["file_name"] for i in range(n)]
+
+
+def measure_dla_models(model_dirs: list[str | Path], eff_cfg: dict, eval_ann: str | Path | None = None,
+                       images_root: str | Path | None = None) -> dict:
+    """Parameters, GFLOPs and images/s of trained detectors (`dla.efficiency`: input_size (H, W) for the
+    FLOPs, pages, warmup, iters, rounds), keyed by model folder name, with a note on how they were measured.
+
+    Images/s are timed on the first ``pages`` evaluation pages of `eval_ann` (cycled), FLOPs counted on the
+    first of them resized to ``input_size``; without `eval_ann` (or with ``pages: 0``) on a random image."""
     size = tuple(eff_cfg["input_size"])
+    rounds = eff_cfg.get("rounds", 3)
+    n_pages = eff_cfg.get("pages", 20)
+    pages, names = ([], [])
+    if eval_ann is not None and n_pages > 0:
+        if images_root is None:
+            raise ValueError("measure_dla_models: eval_ann given without images_root")
+        pages, names = efficiency_pages(eval_ann, images_root, n_pages)
+        log.info("timing on %d evaluation page(s) of %s: %s%s", len(pages), eval_ann, ", ".join(names[:5]),
+                 " ..." if len(names) > 5 else "")
     models = {Path(d).name: load_detector(d) for d in model_dirs}
-    res = measure_efficiency(models, size, warmup=eff_cfg["warmup"], iters=eff_cfg["iters"],
-                             rounds=eff_cfg.get("rounds", 3))
-    note = (f"torch FlopCounterMode (2 FLOPs per multiply-add) on one {size[1]}x{size[0]} page, eval forward; "
-            f"images/s at batch 1 with {torch.get_num_threads()} thread(s): median of {eff_cfg.get('rounds', 3)} "
-            f"interleaved rounds of {eff_cfg['iters']} images after {eff_cfg['warmup']} warm-up")
+    res = measure_efficiency(models, size, warmup=eff_cfg["warmup"], iters=eff_cfg["iters"], rounds=rounds,
+                             pages=pages or None)
+    where = (f"the first {len(pages)} evaluation page(s) (cycled, each at its own size)" if pages
+             else f"a random {size[1]}x{size[0]} image")
+    flops_on = f"the first evaluation page resized to {size[1]}x{size[0]}" if pages else f"a random {size[1]}x{size[0]} image"
+    note = (f"torch FlopCounterMode (2 FLOPs per multiply-add) on {flops_on}, eval forward; images/s at batch 1 "
+            f"with {torch.get_num_threads()} thread(s) on {where}, whole detector incl. post-processing "
+            f"(backbone_images_per_second: backbone + FPN only): median of {rounds} rounds of "
+            f"{eff_cfg['iters']} pages per model, the models interleaved page by page, after {eff_cfg['warmup']} warm-up pages")
     for name, rec in res.items():
-        log.info("%s: %.2f M params, %.2f GFLOPs, %.2f im/s (rounds %s)", name, rec["params_M"], rec["gflops"],
-                 rec["images_per_second"], ", ".join(f"{v:.2f}" for v in rec["images_per_second_rounds"]))
-    return {"note": note, "input_size": list(size), "models": res}
+        log.info("%s: %.2f M params, %.2f GFLOPs, %.2f im/s (rounds %s), backbone %.2f im/s", name, rec["params_M"],
+                 rec["gflops"], rec["images_per_second"],
+                 ", ".join(f"{v:.2f}" for v in rec["images_per_second_rounds"]), rec["backbone_images_per_second"])
+    return {"note": note, "input_size": list(size), "timing_pages": names, "models": res}
