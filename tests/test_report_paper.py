@@ -121,6 +121,17 @@ def test_dic_view_uses_the_seed_mean_and_joins_teacher_rows() -> None:
     assert views["table13"][0]["mAP (ours)"].isna().all()  # PRImA is not run by the embedded presets
 
 
+def test_table13_compares_the_prima_runs() -> None:
+    views = comparison_views(dic_runs(), dla_runs(), docvqa_runs(), {"table16": "synthetic"},
+                             dla_prima_runs=dla_runs(distilled_map=30.0, supervised_map=40.0))
+    v13 = views["table13"][0]
+    assert _value(v13, "mAP (ours)", dla_model="R101-FPN__R50-FPN__reviewkd") == pytest.approx(30.0)
+    # the paper's PRImA R101 -> R50 ReviewKD: 34.31 mAP
+    assert _value(v13, "mAP Δ", dla_model="R101-FPN__R50-FPN__reviewkd") == pytest.approx(30.0 - 34.31)
+    assert _value(v13, "mAP (ours)", dla_model="none__R101-FPN__supervised") == pytest.approx(40.0)
+    assert _value(views["table3"][0], "mAP (ours)", dla_model="R101-FPN__R50-FPN__reviewkd") == 10.0
+
+
 def test_write_comparisons_writes_csv_markdown_latex(tmp_path: Path) -> None:
     views = comparison_views(dic_runs(), dla_runs(), docvqa_runs(), {"table16": "synthetic"})
     paths = write_comparisons(views, tmp_path)

@@ -17,6 +17,8 @@ REPORT_RUN_TABLES = {
     "dic_runs": rules.dic_tables.output.runs_csv,
     "dla_runs": rules.dla_tables.output.runs_csv,
     "docvqa_runs": rules.docvqa_tables.output.runs_csv,
+    # Table 13 (PRImA), where the preset trains on it (dla.datasets)
+    **({"dla_prima_runs": rules.dla_tables.output.runs_csv_prima} if "prima" in DLA_EXTRA else {}),
 }
 
 

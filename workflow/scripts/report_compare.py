@@ -10,9 +10,11 @@ from distildoc.utils.runtime import init_script, log
 
 init_script(snakemake)  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
+prima = getattr(sm.input, "dla_prima_runs", None)  # Table 13: only where the preset trains on PRImA
 views = comparison_views(pd.read_csv(sm.input.dic_runs), pd.read_csv(sm.input.dla_runs),
                          pd.read_csv(sm.input.docvqa_runs), sm.params.docvqa_tables,
-                         published_root=sm.params.published_root)
+                         published_root=sm.params.published_root,
+                         dla_prima_runs=pd.read_csv(prima) if prima else None)
 written = write_comparisons(views, Path(sm.output.summary).parent / "compare")
 missing = sorted(set(sm.output.tables) - {str(p) for p in written})
 if missing:

@@ -216,12 +216,14 @@ def compare(published: pd.DataFrame, ours: pd.DataFrame, keys: Sequence[str], me
 
 def comparison_views(dic_runs: pd.DataFrame | None, dla_runs: pd.DataFrame | None,
                      docvqa_runs: pd.DataFrame | None, docvqa_datasets: Mapping[str, str | None] | None = None,
-                     published_root: str | Path | None = None) -> dict[str, tuple[pd.DataFrame, str]]:
+                     published_root: str | Path | None = None,
+                     dla_prima_runs: pd.DataFrame | None = None) -> dict[str, tuple[pd.DataFrame, str]]:
     """Every comparison view: ``{published table name: (view, caption)}``.
 
     `docvqa_datasets` maps ``"table16"`` / ``"table17"`` to this run's dataset name for that table (None:
     the preset has no such dataset; its views have no "ours" values). A missing run table (None) gives
-    views with NaN "ours" values. Table 13 (PRImA) has no run in the embedded presets.
+    views with NaN "ours" values; so does Table 13 (PRImA, `dla_prima_runs` = ``dla_prima_runs.csv``) in the
+    embedded presets, which have no PRImA run.
     """
     docvqa_datasets = dict(docvqa_datasets or {})
     views: dict[str, tuple[pd.DataFrame, str]] = {}
@@ -234,7 +236,7 @@ def comparison_views(dic_runs: pd.DataFrame | None, dla_runs: pd.DataFrame | Non
         elif name == "table3":
             ours = ours_dla(dla_runs) if dla_runs is not None else pd.DataFrame(columns=list(spec.keys))
         elif name == "table13":
-            ours = pd.DataFrame(columns=list(spec.keys))  # PRImA: not a dataset of the DLA stage's runs
+            ours = ours_dla(dla_prima_runs) if dla_prima_runs is not None else pd.DataFrame(columns=list(spec.keys))
         else:
             table = "table17" if name in ("table17", "table4_infovqa") else "table16"
             ds = docvqa_datasets.get(table)
