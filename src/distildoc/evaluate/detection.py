@@ -423,14 +423,18 @@ def _timed_call(model: nn.Module, images: Sequence[Tensor], part: str = "all") -
     the transformed batch; the transform itself is not timed)."""
     device = next(model.parameters()).device
     images = [im.to(device) for im in images]
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *_: None)  # CUDA kernels are async
     with torch.no_grad():
         if part == "backbone":
             tensor = model.transform(images)[0].tensors
+            sync(device)
             t0 = time.perf_counter()
             model.backbone(tensor)
         else:
+            sync(device)
             t0 = time.perf_counter()
             model(images)
+        sync(device)
     return time.perf_counter() - t0
 
 
