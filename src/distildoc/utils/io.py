@@ -1,6 +1,8 @@
 """Atomic, logged file I/O: every artefact is written to a temporary file and renamed.
 
-An interrupted job therefore never leaves a half-written JSON / NPZ / CSV that a later rule reads.
+An interrupted job therefore never leaves a half-written JSON / NPZ / CSV that a later rule reads. A writer
+killed outright (SIGKILL, out of memory) leaves its hidden temporary file (``.<name>.<host>-<pid>.<random>``)
+behind; the next writer of the same file removes those whose process on this host is gone.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,12 +20,52 @@ from typing import Any, Iterator
 log = logging.getLogger(__name__)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files :func:`atomic_path` left next to `path` when its writer was killed: those
+    named for this host whose process no longer exists (another host's, or a live writer's, are kept).
+    Returns the removed paths."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(_host_tag())}-(\d+)\.")
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for cand in path.parent.iterdir():
+        m = pattern.match(cand.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            try:
+                cand.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(cand)
+            log.warning("removed %s, left by a killed writer of %s", cand, path)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary file is ``.<name>.<host>-<pid>.<random><suffix>``; stale ones of killed writers of the
+    same `path` are removed first (:func:`remove_stale_temporaries`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=suffix or path.suffix or ".tmp",
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
