@@ -80,6 +80,19 @@ def test_dla_pairs_and_docvqa_models() -> None:
         check_config(cfg)
 
 
+def test_dataset_recipe_for_a_dataset_not_trained_is_named() -> None:
+    cfg = _preset("paper")
+    cfg["dla"]["dataset_recipes"] = {"prima": {"resnet": {"iterations": 20000}}}
+    check_config(cfg)  # prima is a further layout dataset of the paper preset
+    cfg["dla"]["datasets"] = ["doclaynet"]
+    with pytest.raises(ConfigError, match=r"dla\.dataset_recipes\.prima: 'prima' is not a further layout dataset"):
+        check_config(cfg)
+    bad = {**copy.deepcopy(PARAMS), "preset": "paper"}
+    bad["presets"]["paper"]["dla"]["dataset_recipes"] = {"prima": {"resnet": {"iteration": 5}}}
+    with pytest.raises(ConfigError, match="iteration"):
+        validate_config(bad)
+
+
 def test_channel_table_matches_the_embedded_models() -> None:
     from distildoc.models.classification import build_model
     from distildoc.models.registry import get_spec

@@ -77,6 +77,11 @@ def _dla_problems(dla: dict) -> list[str]:
     problems = []
     known = registered_methods(detection=True)
     trained = set(dla.get("teachers", [])) | set(dla.get("students", []))
+    extra = dla.get("datasets", [])[1:]
+    for ds in dla.get("dataset_recipes", {}):
+        if ds not in extra:
+            problems.append(f"dla.dataset_recipes.{ds}: {ds!r} is not a further layout dataset of dla.datasets "
+                            f"({', '.join(extra) or 'none'}), so the recipe would never be used")
     for i, block in enumerate(dla.get("distill", [])):
         where = f"dla.distill[{i}]"
         if block["teacher"] not in dla.get("teachers", []):

@@ -1,5 +1,7 @@
 # Configuration-derived paths and input functions of the layout stage (rules in dla.smk).
 
+from distildoc.train.dla import job_config
+
 DLA = CFG["dla"]
 DLA_RES = f"{RES}/dla"
 # the COCO files and page images the detectors train / evaluate on
@@ -36,17 +38,9 @@ DLA_MODELS = dla_models()
 
 
 def dla_job_config(wc):
-    """The part of `dla` one training job depends on: its family's recipe, its role's overrides, its
-    method's hyper-parameters (and the shared settings). Snakemake re-runs a job when its params change,
-    so a new ViT recipe re-trains the ViT models only, not the ResNets."""
-    family = "vit" if wc.dla_role.startswith("ViT") else "resnet"  # as the detector presets name them
-    cfg = {k: v for k, v in DLA.items() if k not in ("recipes", "recipe_overrides", "methods", "overrides",
-                                                     "efficiency", "distill", "teachers", "students")}
-    cfg["recipes"] = {family: DLA["recipes"][family]}
-    cfg["recipe_overrides"] = {r: o for r, o in DLA.get("recipe_overrides", {}).items() if r == wc.dla_role}
-    cfg["overrides"] = {r: o for r, o in DLA.get("overrides", {}).items() if r == wc.dla_role}
-    cfg["methods"] = {m: h for m, h in DLA["methods"].items() if m == wc.dla_method}
-    return cfg
+    """The part of `dla` one training job depends on (distildoc.train.dla.job_config): a ViT recipe change
+    re-trains the ViT models only, a `dataset_recipes.prima` change the PRImA models only."""
+    return job_config(DLA, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None)
 
 
 def dla_train_inputs(wc):

@@ -43,6 +43,28 @@ def dla_spec(role: str, dla_cfg: dict, num_classes: int) -> DetectorSpec:
                          nms_thresh=dla_cfg["nms_thresh"], **overrides)
 
 
+def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None) -> dict:
+    """The part of the `dla` configuration one training job depends on: its family's recipe (with the
+    dataset's `dataset_recipes` fields over it, for a further layout dataset such as PRImA), its role's
+    `recipe_overrides` / `overrides`, its method's hyper-parameters, and the shared settings.
+
+    Snakemake re-runs a job when its params change, so a new ViT recipe re-trains the ViT models only, and
+    a PRImA recipe only the PRImA models. Order, last wins: ``recipes[family]`` <
+    ``dataset_recipes[dataset][family]`` < ``recipe_overrides[role]`` (applied by `train_dla`)."""
+    family = "vit" if role.startswith("ViT") else "resnet"  # as the detector presets name them
+    per_job = ("recipes", "recipe_overrides", "methods", "overrides", "efficiency", "distill", "teachers", "students",
+               "dataset_recipes")
+    cfg = {k: v for k, v in dla_cfg.items() if k not in per_job}
+    recipe = dict(dla_cfg["recipes"][family])
+    if dataset is not None:
+        recipe.update(dla_cfg.get("dataset_recipes", {}).get(dataset, {}).get(family, {}))
+    cfg["recipes"] = {family: recipe}
+    cfg["recipe_overrides"] = {r: o for r, o in dla_cfg.get("recipe_overrides", {}).items() if r == role}
+    cfg["overrides"] = {r: o for r, o in dla_cfg.get("overrides", {}).items() if r == role}
+    cfg["methods"] = {m: h for m, h in dla_cfg["methods"].items() if m == method}
+    return cfg
+
+
 def load_detector(model_dir: str | Path) -> torch.nn.Module:
     model_dir = Path(model_dir)
     if not (model_dir / "model.pt").is_file():
