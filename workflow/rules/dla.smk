@@ -72,6 +72,34 @@ rule dla_predict:
         "../scripts/dla_predict.py"
 
 
+# Any trained layout model over any folder of page images (`dla.predict_folders: {name: folder}`; not part of
+# `all`): results/<preset>/dla/folders/<name>/<model>.json, the same format as the DocVQA pages' predictions.
+rule dla_predict_folder:
+    input:
+        model=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
+        folder=lambda wc: DLA_PREDICT_FOLDERS[wc.folder],
+    output:
+        f"{DLA_RES}/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
+    params:
+        score_thresh=DLA["export_score_thresh"],
+    log:
+        f"{LOGS}/dla/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    wildcard_constraints:
+        folder="|".join(map(re.escape, DLA_PREDICT_FOLDERS)) or "(?!)",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Layout predictions of {wildcards.dla_role} ({wildcards.dla_method}) on the page images of {input.folder}"
+    script:
+        "../scripts/dla_predict_folder.py"
+
+
+rule dla_folders:
+    input:
+        [f"{DLA_RES}/folders/{name}/{m}.json" for name in DLA_PREDICT_FOLDERS for m in DLA_MODELS],
+
+
 rule dla_efficiency:
     input:
         models=[f"{DLA_RES}/models/{m}/model.pt" for m in DLA_MODELS],

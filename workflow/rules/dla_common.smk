@@ -1,5 +1,7 @@
 # Configuration-derived paths and input functions of the layout stage (rules in dla.smk).
 
+import re
+
 from distildoc.train.dla import job_config
 
 DLA = CFG["dla"]
@@ -35,6 +37,8 @@ def dla_models():
 
 
 DLA_MODELS = dla_models()
+# page-image folders every layout model can be run over (rule dla_predict_folder), by name
+DLA_PREDICT_FOLDERS = dict(DLA.get("predict_folders", {}))
 
 
 def dla_job_config(wc):

@@ -21,7 +21,8 @@ import torch
 
 from ..data.coco import CocoDetectionDataset, load_coco
 from ..distill.detection import build_method
-from ..evaluate.detection import coco_evaluate, count_params, measure_efficiency, predict_dataset
+from ..data.labels import DOCLAYNET_CATEGORIES
+from ..evaluate.detection import coco_evaluate, count_params, export_predictions, measure_efficiency, predict_dataset
 from ..models.detection import DetectorSpec, build_detector, detector_spec
 from ..utils import distributed as dist
 from ..utils.io import atomic_path, read_json, write_json
@@ -53,7 +54,7 @@ def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None
     ``dataset_recipes[dataset][family]`` < ``recipe_overrides[role]`` (applied by `train_dla`)."""
     family = "vit" if role.startswith("ViT") else "resnet"  # as the detector presets name them
     per_job = ("recipes", "recipe_overrides", "methods", "overrides", "efficiency", "distill", "teachers", "students",
-               "dataset_recipes")
+               "dataset_recipes", "predict_folders")
     cfg = {k: v for k, v in dla_cfg.items() if k not in per_job}
     recipe = dict(dla_cfg["recipes"][family])
     if dataset is not None:
@@ -73,6 +74,41 @@ def load_detector(model_dir: str | Path) -> torch.nn.Module:
     model = build_detector(spec)
     model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))
     return model.eval()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def model_label_names(model_dir: str | Path) -> dict[int, str]:
+    """``{label: category name}`` of a trained detector, from its ``metrics.json`` (``categories``, the training
+    COCO file's); models trained before that was recorded are DocLayNet-labelled (synthetic and DocLayNet)."""
+    metrics = Path(model_dir) / "metrics.json"
+    cats = read_json(metrics).get("categories") if metrics.is_file() else None
+    if not cats:
+        log.info("%s has no categories: DocLayNet's label names", metrics)
+        return {i + 1: n for i, n in enumerate(DOCLAYNET_CATEGORIES)}
+    return {int(c["id"]): str(c["name"]) for c in cats}
+
+
+def folder_images(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """The page images directly in `folder` (by suffix, case-insensitive), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"page image folder not found: {folder}")
+    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if not images:
+        raise ValueError(f"{folder}: no page image ({', '.join(suffixes)})")
+    return images
+
+
+def predict_folder(model_dir: str | Path, folder: str | Path, out_json: str | Path, score_thresh: float = 0.5) -> dict:
+    """Run a trained detector (a model folder of `train_dla`) over every page image in `folder` and write the
+    predictions in the ``distildoc-dla-predictions/v1`` format (`distildoc.evaluate.detection.export_predictions`:
+    boxes xyxy in image pixels, label names, scores, image size; unreadable images skipped and named)."""
+    images = folder_images(folder)
+    log.info("predicting layout on %d page image(s) of %s with %s", len(images), folder, model_dir)
+    return export_predictions(load_detector(model_dir), images, out_json, score_thresh=score_thresh,
+                              label_names=model_label_names(model_dir))
 
 
 def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Path, eval_ann: str | Path,
@@ -119,6 +155,8 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     coco_metrics = coco_evaluate(eval_set.coco if eval_skipped else eval_ann, preds)
     metrics = {
         "role": role, "method": method_key or "supervised", "teacher_dir": str(teacher_dir) if teacher_dir else None,
+        # the model's label k is the COCO category id k: its names travel with the model (predict_folder)
+        "categories": [{"id": c["id"], "name": c["name"]} for c in train_coco["categories"]],
         "detectors": dla_cfg["detectors"], "seed": seed,
         "bbox": coco_metrics["bbox"], "segm": coco_metrics.get("segm"),
         "mAP": coco_metrics["bbox"]["AP"],
