@@ -18,14 +18,10 @@ from distildoc.utils.io import write_json
 
 torch.set_num_threads(1)
 
-PUBLAYNET = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "publaynet"
-
 
 @pytest.fixture(scope="module")
-def publaynet() -> Path:
-    if not (PUBLAYNET / "samples.json").is_file():
-        pytest.skip(f"PubLayNet fixture not found at {PUBLAYNET}")
-    return PUBLAYNET
+def publaynet(realdata: Path) -> Path:
+    return realdata / "publaynet"
 
 
 def _model_dir(root: Path, categories: list[dict] | None) -> Path:
