@@ -34,24 +34,39 @@ def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
+# per process: directory -> {target file name: temporaries its killed writers left}, from one scan; a writer
+# that dies later is cleaned up by the next process instead. One scan per directory keeps a job that writes
+# thousands of files into one folder (the synthetic pages) linear.
+_STALE: dict[Path, dict[str, list[Path]]] = {}
+
+
+def _stale_in(directory: Path) -> dict[str, list[Path]]:
+    if directory not in _STALE:
+        pattern = re.compile(rf"^\.(.+)\.{re.escape(_host_tag())}-(\d+)\.")
+        found: dict[str, list[Path]] = {}
+        for cand in directory.iterdir():
+            m = pattern.match(cand.name)
+            if m and int(m.group(2)) != os.getpid() and not _pid_alive(int(m.group(2))):
+                found.setdefault(m.group(1), []).append(cand)
+        _STALE[directory] = found
+    return _STALE[directory]
+
+
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporary files :func:`atomic_path` left next to `path` when its writer was killed: those
     named for this host whose process no longer exists (another host's, or a live writer's, are kept).
-    Returns the removed paths."""
+    The folder is scanned once per process. Returns the removed paths."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(_host_tag())}-(\d+)\.")
-    removed = []
     if not path.parent.is_dir():
-        return removed
-    for cand in path.parent.iterdir():
-        m = pattern.match(cand.name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-            try:
-                cand.unlink()
-            except FileNotFoundError:
-                continue
-            removed.append(cand)
-            log.warning("removed %s, left by a killed writer of %s", cand, path)
+        return []
+    removed = []
+    for cand in _stale_in(path.parent.resolve()).pop(path.name, []):
+        try:
+            cand.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(cand)
+        log.warning("removed %s, left by a killed writer of %s", cand, path)
     return removed
 
 
