@@ -32,6 +32,7 @@ from ..distill.base import DistillMethod, ModelDims, ModelOutputs
 from ..evaluate.classification import classification_metrics
 from ..models.classification import ALL_FEATURES, DocClassifier, ModelSpec, build_model, count_parameters
 from ..utils import distributed as dist
+from ..utils.rng import rng_state, set_rng_state
 from ..utils.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -203,18 +204,13 @@ def evaluate_loss(model: DocClassifier, method: DistillMethod, split: TensorSpli
 
 
 def _rng_state(gen: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
-            "batch_order": gen.get_state(),
-            **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})}
+    """The global RNG states plus the batch-order generator's."""
+    return {**rng_state(), "batch_order": gen.get_state()}
 
 
 def _set_rng_state(state: dict, gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    set_rng_state(state)
     gen.set_state(state["batch_order"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 #: TrainConfig fields that may differ between a run and its resumption without changing its trajectory

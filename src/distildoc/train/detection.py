@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from ..models.detection.maskrcnn import final_image_size
 from ..utils import distributed as dist
+from ..utils.rng import rng_state, set_rng_state
 from ..utils.io import atomic_path
 from ..utils.records import strict_from_dict
 
@@ -295,21 +296,6 @@ def latest_checkpoint(ckpt_dir: str | Path | None) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _save_checkpoint(ckpt_dir: Path, iteration: int, payload: dict[str, Any], keep: int) -> Path:
     path = ckpt_dir / f"ckpt_{iteration:08d}.pt"
     with atomic_path(path) as tmp:
@@ -434,7 +420,7 @@ def train_detector(
                 method.load_state_dict(ckpt["method"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
-            _set_rng_state(ckpt["rng"])
+            set_rng_state(ckpt["rng"])
             start, history, prior_wall = int(ckpt["iteration"]), list(ckpt["history"]), float(ckpt["wall_time_s"])
             resumed_from = start
             log.info("resumed from %s (iteration %d)", resume_path, start)
@@ -459,7 +445,7 @@ def train_detector(
                 "method": method.state_dict() if method is not None else None,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
+                "rng": rng_state(),
                 "history": history,
                 "config": cfg.to_dict(),
                 "wall_time_s": prior_wall + time.perf_counter() - t_run,
