@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distildoc.data.images import unreadable_reason
+from distildoc.data.images import split_readable
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.enrich import DEFAULT_IGNORE_LABELS, DEFAULT_SCORE_THRESHOLD
 from distildoc.docvqa.llm.base import Reader
@@ -79,17 +79,9 @@ def fixture_questions(folder: str | Path, max_questions: int, seed: int = 0) -> 
 def readable_pages(images: Mapping[str, str | Path]) -> tuple[dict[str, str | Path], list[str]]:
     """Split ``doc_id -> image path`` into the readable pages and the unreadable ones (truncated, empty,
     not an image), which are logged and returned by path. A missing page is an error naming it."""
-    ok, skipped = {}, []
-    for doc_id, path in images.items():
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"page image {path} (page {doc_id!r}) does not exist")
-        reason = unreadable_reason(path)
-        if reason is None:
-            ok[doc_id] = path
-        else:
-            log.warning("skipping unreadable page image %s: %s", path, reason)
-            skipped.append(str(path))
-    return ok, skipped
+    _, skipped = split_readable(images.values())
+    bad = set(skipped)
+    return {d: p for d, p in images.items() if str(p) not in bad}, skipped
 
 
 def detector_predictions(detector, image_paths: Sequence[str | Path], score_thresh: float = 0.5) -> dict[str, dict]:

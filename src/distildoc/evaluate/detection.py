@@ -39,7 +39,7 @@ from pycocotools.cocoeval import COCOeval
 from torch import Tensor, nn
 
 from ..data.coco import filter_doclaynet_precedence
-from ..data.images import unreadable_reason
+from ..data.images import split_readable
 from ..data.labels import DOCLAYNET_CATEGORIES
 from ..utils.io import read_json, write_json
 
@@ -305,19 +305,8 @@ def export_predictions(
     names = dict(label_names) if isinstance(label_names, Mapping) else {i + 1: n for i, n in enumerate(label_names)}
     model.eval()
     records = []
-    paths = [Path(p) for p in image_paths]
-    skipped: list[str] = []
-    readable: list[Path] = []
-    for p in paths:  # a missing page is an error; an unreadable one is skipped, named and counted
-        if not p.is_file():
-            raise FileNotFoundError(f"page image not found: {p}")
-        reason = unreadable_reason(p)
-        if reason is None:
-            readable.append(p)
-        else:
-            log.warning("skipping unreadable page image %s: %s", p, reason)
-            skipped.append(str(p))
-    paths = readable
+    # a missing page is an error; an unreadable one is skipped, named and counted
+    paths, skipped = split_readable(image_paths)
     for start in range(0, len(paths), max(1, batch_size)):
         chunk = paths[start:start + batch_size]
         images = [load_image(p) for p in chunk]
