@@ -97,6 +97,8 @@ def _dla_problems(dla: dict) -> list[str]:
 
 
 def dla_model_names(dla: dict) -> list[str]:
+    """Model folder names ``<teacher or none>__<role>__<method>`` of the layout stage (Table 3's rows), in order:
+    the supervised teachers and students, then each distillation pair's methods."""
     names = [f"none__{r}__supervised" for r in dla.get("teachers", []) + dla.get("students", [])]
     for block in dla.get("distill", []):
         names += [f"{block['teacher']}__{block['student']}__{m}" for m in block.get("methods", [])]

@@ -2,6 +2,7 @@
 
 import re
 
+from distildoc.config_checks import dla_model_names
 from distildoc.train.dla import job_config
 
 DLA = CFG["dla"]
@@ -28,15 +29,8 @@ def dla_extra_res(ds):
     return f"{DLA_RES}/{ds}"
 
 
-def dla_models():
-    """Model folder names `<teacher or none>__<role>__<method>` of Table 3."""
-    names = [f"none__{r}__supervised" for r in DLA["teachers"] + DLA["students"]]
-    for block in DLA["distill"]:
-        names += [f"{block['teacher']}__{block['student']}__{m}" for m in block["methods"]]
-    return names
-
-
-DLA_MODELS = dla_models()
+# model folder names `<teacher or none>__<role>__<method>` of Table 3
+DLA_MODELS = dla_model_names(DLA)
 # page-image folders every layout model can be run over (rule dla_predict_folder), by name
 DLA_PREDICT_FOLDERS = dict(DLA.get("predict_folders", {}))
 

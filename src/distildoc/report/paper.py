@@ -233,10 +233,9 @@ def comparison_views(dic_runs: pd.DataFrame | None, dla_runs: pd.DataFrame | Non
         if spec.keys == DIC_KEYS or name == "table15":
             ours = ours_dic(dic_runs, name) if dic_runs is not None and not dic_runs.empty \
                 else pd.DataFrame(columns=list(spec.keys))
-        elif name == "table3":
-            ours = ours_dla(dla_runs) if dla_runs is not None else pd.DataFrame(columns=list(spec.keys))
-        elif name == "table13":
-            ours = ours_dla(dla_prima_runs) if dla_prima_runs is not None else pd.DataFrame(columns=list(spec.keys))
+        elif name in ("table3", "table13"):  # DocLayNet / PRImA
+            runs = dla_runs if name == "table3" else dla_prima_runs
+            ours = ours_dla(runs) if runs is not None else pd.DataFrame(columns=list(spec.keys))
         else:
             table = "table17" if name in ("table17", "table4_infovqa") else "table16"
             ds = docvqa_datasets.get(table)
