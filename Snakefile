@@ -19,6 +19,10 @@ include: "workflow/rules/dla_common.smk"
 include: "workflow/rules/dla.smk"
 include: "workflow/rules/docvqa.smk"
 include: "workflow/rules/report.smk"
+# opt-in (AGPL-3.0 teacher, `make real-teacher`): only presets with a `real_teacher` section
+if "real_teacher" in CFG:
+
+    include: "workflow/rules/real_teacher.smk"
 
 
 rule all:

@@ -16,6 +16,9 @@ def tiny_spec(role: str, **overrides) -> DetectorSpec:
     if spec.arch == "resnet":
         layers = (1, 1, 2, 1) if role.startswith("R101") else (1, 1, 1, 1)
         common.update(backbone_kwargs=dict(layers=layers, channels=(8, 16, 32, 64)), min_size=SIZE, max_size=192)
+    elif spec.arch == "efficientnet":
+        # the real EfficientNet-Lite with its ImageNet weights (they fix the widths): only the input is small
+        common.update(min_size=SIZE, max_size=192)
     else:
         dim = 48 if role.startswith("ViT-B") else 32
         common.update(backbone_kwargs=dict(img_size=SIZE, embed_dim=dim, depth=4, num_heads=2),

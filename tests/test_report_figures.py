@@ -69,6 +69,12 @@ def test_reliability_diagrams_from_logits(tmp_path: Path) -> None:
         f = tmp_path / Path(path).parent / "logits_test.npz"
         f.parent.mkdir(parents=True, exist_ok=True)
         np.savez(f, logits=logits, labels=labels, ids=np.arange(40))
+    # a second seed and random-init copies of every student run (their logits files absent: reading one would
+    # fail): still one diagram per method, seed 0 of the pretrained students (the main tables' init)
+    studs = runs[runs["role"] == "student"]
+    seed1 = studs.assign(seed=1, path=studs["path"].str.replace("__s0/", "__s1/"))
+    rand = studs.assign(init="random", path=studs["path"].str.replace("__pretrained__", "__random__"))
+    runs = pd.concat([seed1, runs, rand], ignore_index=True)
     fig = F.reliability_figure(runs, "R101", root=tmp_path, n_bins=5)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     titles = [ax.get_title().split("\n")[0] for ax in visible]

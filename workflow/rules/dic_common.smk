@@ -40,13 +40,19 @@ def tensor_path(name):
     return f"{DIC_RES}/tensors/{name}_{SIZE}.pt"
 
 
+def student_inits(student):
+    """`dic.inits`: one list for every student, or a list per student role."""
+    inits = DIC["inits"]
+    return inits if isinstance(inits, list) else inits[student]
+
+
 def dic_students():
     """(dataset, teacher or 'none', student, init, seed) -> list of methods; 'none' = supervised CE."""
     jobs = {}
     for ds in DIC["datasets"]:
         for block in DIC["grid"]:
             for st in block["students"]:
-                for init in DIC["inits"]:
+                for init in student_inits(st):
                     for seed in DIC["seeds"]:
                         jobs.setdefault((ds, block["teacher"], st, init, seed), []).extend(block["methods"])
                         jobs[(ds, "none", st, init, seed)] = ["ce"]

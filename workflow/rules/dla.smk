@@ -100,6 +100,28 @@ rule dla_folders:
         [f"{DLA_RES}/folders/{name}/{m}.json" for name in DLA_PREDICT_FOLDERS for m in DLA_MODELS],
 
 
+# Every Table 3 model on the real PubLayNet pages (`dla.real_eval.publaynet`): DocLayNet classes mapped to
+# PubLayNet's 5, list items merged into lists, COCO bbox mAP + per-class AP (distildoc.evaluate.publaynet);
+# dla_tables puts it in dla_runs.csv (mAP_publaynet) and Table 3. Part of `dla` when the folder exists.
+rule dla_eval_publaynet:
+    input:
+        unpack(dla_publaynet_inputs),
+    output:
+        metrics=f"{DLA_PUBLAYNET_RES}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
+        predictions=f"{DLA_PUBLAYNET_RES}/predictions/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
+    params:
+        score_thresh=DLA["eval_score_thresh"],
+    log:
+        f"{LOGS}/dla/real_eval/publaynet/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "Layout model {wildcards.dla_role} ({wildcards.dla_method}) on the real PubLayNet pages: mAP_publaynet"
+    script:
+        "../scripts/dla_eval_publaynet.py"
+
+
 rule dla_efficiency:
     input:
         models=[f"{DLA_RES}/models/{m}/model.pt" for m in DLA_MODELS],
@@ -127,6 +149,7 @@ rule dla_tables:
         efficiency=rules.dla_efficiency.output[0],
         **dla_tables_extra("metrics"),
         **dla_tables_extra("efficiency"),
+        **dla_publaynet_outputs(),
     output:
         runs_csv=f"{RES}/metrics/dla_runs.csv",
         summary=f"{RES}/metrics/dla.json",
@@ -220,6 +243,7 @@ rule dla:
     input:
         rules.dla_tables.output,
         [f"{DLA_RES}/predictions/{m}.json" for m in DLA_MODELS],
+        dla_publaynet_outputs().get("publaynet", []),
 
 
 ALL_TARGETS.extend(rules.dla.input)

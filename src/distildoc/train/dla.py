@@ -22,7 +22,7 @@ import torch
 from ..data.coco import CocoDetectionDataset, load_coco
 from ..distill.detection import build_method
 from ..data.labels import DOCLAYNET_CATEGORIES
-from ..evaluate.detection import coco_evaluate, count_params, export_predictions, measure_efficiency, predict_dataset
+from ..evaluate.detection import EVAL_PREDICTIONS_FILE, coco_evaluate, write_eval_predictions, count_params, export_predictions, measure_efficiency, predict_dataset
 from ..models.detection import DetectorSpec, build_detector, detector_spec
 from ..utils import distributed as dist
 from ..utils.io import atomic_path, read_json, write_json
@@ -126,7 +126,7 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
         teacher = load_detector(teacher_dir)
         hparams = dict(dla_cfg["methods"].get(method_key, {}))
         method = build_method(method_key, model, teacher, **hparams)
-    family = spec.arch
+    family = spec.recipe_family
     recipe = {**dla_cfg["recipes"][family], **dla_cfg.get("recipe_overrides", {}).get(role, {})}
     recipe.update(seed=seed, progress=True)
     train_set = CocoDetectionDataset(images_root, train_ann)
@@ -153,6 +153,9 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     preds = predict_dataset(model, eval_set, batch_size=2)
     predict_s = time.perf_counter() - t0
     coco_metrics = coco_evaluate(eval_set.coco if eval_skipped else eval_ann, preds)
+    # per-page detections + ground truth for the page-bootstrap intervals of the report (claims)
+    write_eval_predictions(out_dir / EVAL_PREDICTIONS_FILE, preds, [im["id"] for im in eval_set.images],
+                           eval_ann)
     metrics = {
         "role": role, "method": method_key or "supervised", "teacher_dir": str(teacher_dir) if teacher_dir else None,
         # the model's label k is the COCO category id k: its names travel with the model (predict_folder)

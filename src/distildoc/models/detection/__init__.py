@@ -1,4 +1,4 @@
-"""Mask R-CNN layout detectors (DLA) with ResNet-FPN and ViT-FPN backbones, by role and preset.
+"""Mask R-CNN layout detectors (DLA) with ResNet-, EfficientNet- and ViT-FPN backbones, by role and preset.
 
     from distildoc.models.detection import detector_spec, build_detector, fpn_features
     model = build_detector(detector_spec("R50-FPN", preset="embedded"))
@@ -8,6 +8,7 @@
 from .backbones import (
     FPN_KEYS,
     FPN_STRIDES,
+    EfficientNetFPNBackbone,
     FPNBackbone,
     ResNetFPNBackbone,
     SimplePyramid,
@@ -33,7 +34,8 @@ from .maskrcnn import (
 )
 
 __all__ = [
-    "FPN_KEYS", "FPN_STRIDES", "FPNBackbone", "ResNetFPNBackbone", "SimplePyramid", "ViTFPNBackbone",
+    "FPN_KEYS", "FPN_STRIDES", "EfficientNetFPNBackbone", "FPNBackbone", "ResNetFPNBackbone", "SimplePyramid",
+    "ViTFPNBackbone",
     "vit_tap_blocks", "DETECTOR_PRESETS", "DETECTOR_ROLES", "EMBEDDED_DETECTORS", "PAPER_DETECTORS",
     "STUDENT_DETECTORS", "TEACHER_DETECTORS", "DetectorSpec", "build_backbone", "build_detector",
     "check_same_transform", "detection_losses", "detector_spec", "final_image_size", "fpn_features",

