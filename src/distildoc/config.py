@@ -69,3 +69,16 @@ def load_config(params_path: str | Path, preset: str | None = None,
     if preset is not None:
         config["preset"] = preset
     return validate_config(config, schema_path)
+
+
+def dic_seeds(dic_cfg: dict[str, Any], dataset: str) -> list[int]:
+    """`dic.seeds`: one list for every dataset, or a list per dataset (e.g. ``{rvl: [0, 1, 2], tobacco: [0]}``).
+    The first seed also seeds the dataset's teacher."""
+    seeds = dic_cfg["seeds"]
+    return list(seeds if isinstance(seeds, list) else seeds[dataset])
+
+
+def dic_inits(dic_cfg: dict[str, Any], student: str) -> list[str]:
+    """`dic.inits`: one list for every student role, or a list per student role."""
+    inits = dic_cfg["inits"]
+    return list(inits if isinstance(inits, list) else inits[student])

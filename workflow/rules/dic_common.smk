@@ -1,5 +1,7 @@
 # Configuration-derived paths and input functions of the classification stage (rules in dic.smk).
 
+from distildoc.config import dic_inits, dic_seeds
+
 DIC = CFG["dic"]
 DIC_RES = f"{RES}/dic"
 SIZE = DIC["img_size"]
@@ -40,20 +42,14 @@ def tensor_path(name):
     return f"{DIC_RES}/tensors/{name}_{SIZE}.pt"
 
 
-def student_inits(student):
-    """`dic.inits`: one list for every student, or a list per student role."""
-    inits = DIC["inits"]
-    return inits if isinstance(inits, list) else inits[student]
-
-
 def dic_students():
     """(dataset, teacher or 'none', student, init, seed) -> list of methods; 'none' = supervised CE."""
     jobs = {}
     for ds in DIC["datasets"]:
         for block in DIC["grid"]:
             for st in block["students"]:
-                for init in student_inits(st):
-                    for seed in DIC["seeds"]:
+                for init in dic_inits(DIC, st):
+                    for seed in dic_seeds(DIC, ds):
                         jobs.setdefault((ds, block["teacher"], st, init, seed), []).extend(block["methods"])
                         jobs[(ds, "none", st, init, seed)] = ["ce"]
     return jobs

@@ -3,7 +3,7 @@
 import re
 
 from distildoc.config_checks import dla_model_names
-from distildoc.train.dla import job_config
+from distildoc.train.dla import check_vit_init, dic_run_input, job_config
 
 DLA = CFG["dla"]
 DLA_RES = f"{RES}/dla"
@@ -35,12 +35,25 @@ DLA_MODELS = dla_model_names(DLA)
 DLA_PREDICT_FOLDERS = dict(DLA.get("predict_folders", {}))
 
 
+# ViT-FPN backbones initialised from a trained classifier of the dic stage (`dla.vit_init: {role: run}`, runs
+# relative to results/<preset>/dic): the DAG edge dic -> dla. Checked against what this preset's dic stage trains.
+DLA_VIT_INIT = {r: v for r, v in (DLA.get("vit_init") or {}).items() if v}
+try:
+    check_vit_init(DLA_VIT_INIT,
+                   {f"teachers/{ds}/{b['teacher']}" for ds in DIC["datasets"] for b in DIC["grid"]}
+                   | {f"runs/{ds}/{t}__{st}__{init}__s{seed}/{m}"
+                      for (ds, t, st, init, seed), methods in DIC_JOBS.items() for m in methods})
+except ValueError as err:
+    raise WorkflowError(f"params.yaml {err}") from None
+
+
 def dla_job_config(wc):
     """The part of `dla` one training job depends on (distildoc.train.dla.job_config): a ViT recipe change
     re-trains the ViT models only, a `dataset_recipes.prima` change the PRImA models only; `real_eval` (the
-    evaluation on real pages) re-trains nothing."""
+    evaluation on real pages) re-trains nothing; `vit_init` resolved to the classifier's run folder."""
     dla = {k: v for k, v in DLA.items() if k != "real_eval"}
-    return job_config(dla, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None)
+    return job_config(dla, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None,
+                      dic_res=DIC_RES)
 
 
 def dla_train_inputs(wc):
@@ -48,6 +61,8 @@ def dla_train_inputs(wc):
     inp = {"train": f"{res}/data/train.json", "val": f"{res}/data/val.json"}
     if wc.dla_teacher != "none":
         inp["teacher"] = f"{res}/models/none__{wc.dla_teacher}__supervised/model.pt"
+    if wc.dla_role in DLA_VIT_INIT:  # the classifier's weights (teacher) or its pair folder (student runs)
+        inp["vit_init"] = f"{DIC_RES}/{dic_run_input(DLA_VIT_INIT[wc.dla_role])[0]}"
     return inp
 
 

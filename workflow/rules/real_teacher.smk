@@ -20,10 +20,8 @@ if RT.get("baseline", True) and not RT_BASELINE_ON:
     raise WorkflowError(f"real_teacher.baseline: {RT_BASELINE} is not a layout model of this preset (dla.students / "
                         f"dla.teachers lack {RT['student']}); add it there or set real_teacher.baseline: false")
 
-
-def rt_job_config():
-    """The layout-stage configuration the student's training depends on (its role's recipe, shared settings)."""
-    return job_config({k: v for k, v in DLA.items() if k != "real_eval"}, RT["student"], "supervised")
+# the layout-stage configuration the student's training depends on (its role's recipe, the shared settings)
+RT_JOB_CONFIG = job_config({k: v for k, v in DLA.items() if k != "real_eval"}, RT["student"], "supervised")
 
 
 wildcard_constraints:
@@ -64,7 +62,7 @@ rule real_teacher_student:
         model=f"{RT_RES}/models/{RT_STUDENT}/model.pt",
     params:
         role=RT["student"],
-        dla=rt_job_config(),
+        dla=RT_JOB_CONFIG,
         images_root=DLA_DATA_ROOT,
         seed=SEED,
     log:

@@ -67,7 +67,7 @@ HPARAM_COLUMNS = ("tau", "alpha", "gamma")
 
 RUN_COLUMNS = ["path", "dataset", "role", "teacher", "student", "method", "init", "seed", "split",
                *SPLIT_METRICS, "n", "n_skipped", "train_seconds", "examples_per_second", "epochs",
-               "best_epoch", "params", *HPARAM_COLUMNS, "hparams"]
+               "best_epoch", "params", *HPARAM_COLUMNS, "hparams", "arch"]
 
 # display name -> run metric
 METRIC_COLUMNS = {"ACC": "accuracy", "ECE": "ece", "AURC": "aurc"}
@@ -185,7 +185,9 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
                    **{k: runtime.get(k) for k in ("train_seconds", "examples_per_second", "epochs", "best_epoch")},
                    "params": run.get("params"),
                    **{k: hparams.get(k) if _is_number(hparams.get(k)) else None for k in HPARAM_COLUMNS},
-                   "hparams": json.dumps(hparams, sort_keys=True, default=str)}
+                   "hparams": json.dumps(hparams, sort_keys=True, default=str),
+                   # the architecture that played the run's role (e.g. EfficientNet-Lite0 for R50); optional
+                   "arch": run.get("arch")}
             rows.append(row)
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in (*SPLIT_METRICS, "train_seconds", "examples_per_second", *HPARAM_COLUMNS):

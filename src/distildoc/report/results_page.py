@@ -30,7 +30,9 @@ def _teachers(dic_runs: pd.DataFrame) -> pd.DataFrame:
             "n runs"]
     rows = []
     for (dataset, teacher), part in t.groupby(["dataset", "teacher"], sort=False):
-        row = {"Dataset": dataset, "Teacher": teacher, "n runs": int(part["path"].nunique())}
+        arch = part["arch"].dropna().iloc[0] if "arch" in part and part["arch"].notna().any() else teacher
+        name = teacher if arch == teacher else f"{teacher} ({arch})"
+        row = {"Dataset": dataset, "Teacher": name, "n runs": int(part["path"].nunique())}
         for split, name in (("test", "ACC (test)"), ("rvl_n", "ACC (RVL-CDIP-N)")):
             vals = part[part["split"] == split]["accuracy"].dropna()
             row[name] = float(vals.mean()) if len(vals) else math.nan

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..data.tensors import TensorSplit
+from ..config import dic_seeds
 from ..distill import build_method
 from ..models.classification import ModelSpec, build_model, count_parameters
 from ..models.registry import get_spec
@@ -93,11 +94,11 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     if init_from is not None:  # e.g. a Tobacco teacher starts from the RVL-CDIP teacher (head re-initialised)
         src = ModelSpec.from_dict({**_artefact_spec(init_from)})
         spec = src.replace(num_classes=NUM_CLASSES[dataset])
-    torch.manual_seed(dic_cfg["seeds"][0])  # the random init is seeded, as the students' (train_students)
+    torch.manual_seed(dic_seeds(dic_cfg, dataset)[0])  # the random init is seeded, as the students' (train_students)
     model = build_model(spec)
     ce_hparams = {"label_smoothing": float(tcfg.get("label_smoothing", 0.0))}
     method = build_method("ce", **ce_hparams)
-    cfg = train_config(tcfg, dic_cfg["seeds"][0], dic_cfg)
+    cfg = train_config(tcfg, dic_seeds(dic_cfg, dataset)[0], dic_cfg)
     runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
     history: list = []
     if cfg.epochs > 0:
@@ -109,7 +110,7 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
         return {}
     save_classifier(run_dir, model, method, "ce", ce_hparams, None, model.dims(), None)
     metrics = {"dataset": dataset, "role": "teacher", "teacher": role, "student": None, "method": "supervised",
-               "init": init, "seed": cfg.seed,
+               "init": init, "seed": cfg.seed, "arch": spec.display_name,
                "weights": model.weights_provenance,
                "splits": _evaluate(run_dir, model, method, eval_splits, cfg.eval_batch_size),
                "runtime": runtime, "params": count_parameters(model), "hparams": dict(tcfg), "history": history}
@@ -197,6 +198,7 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
         save_classifier(run_dir, model, method, method_key, hparams, teacher_spec, sdims, tdims)
         metrics = {"dataset": dataset, "role": "student", "teacher": teacher_role, "student": student_role,
                    "method": method_key, "init": init, "seed": seed, "weights": model.weights_provenance,
+                   "arch": model.spec.display_name,
                    "splits": _evaluate(Path(run_dir), model, method, eval_splits, cfg.eval_batch_size),
                    "runtime": {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
                                "epochs": cfg.epochs, "best_epoch": res.best_epoch},

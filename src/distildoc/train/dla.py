@@ -24,6 +24,7 @@ from ..distill.detection import build_method
 from ..data.labels import DOCLAYNET_CATEGORIES
 from ..evaluate.detection import EVAL_PREDICTIONS_FILE, coco_evaluate, write_eval_predictions, count_params, export_predictions, measure_efficiency, predict_dataset
 from ..models.detection import DetectorSpec, build_detector, detector_spec
+from ..models.detection.vit_init import init_vit_backbone
 from ..utils import distributed as dist
 from ..utils.io import atomic_path, read_json, write_json
 from .detection import train_detector
@@ -44,17 +45,56 @@ def dla_spec(role: str, dla_cfg: dict, num_classes: int) -> DetectorSpec:
                          nms_thresh=dla_cfg["nms_thresh"], **overrides)
 
 
-def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None) -> dict:
+def dic_run_input(dic_run: str) -> tuple[str, str]:
+    """Where a classification run named in `dla.vit_init` comes from, relative to ``results/<preset>/dic``:
+    ``(the dic rule output a DLA job takes as input, the run folder train_dla loads)``.
+
+    ``teachers/<dataset>/<role>`` → (``teachers/<dataset>/<role>/model.safetensors``, the folder itself);
+    ``runs/<dataset>/<teacher>__<student>__<init>__s<seed>/<method>`` → (the pair folder ``runs/<dataset>/<pair>``,
+    a directory output of dic_train_students, the run folder). Anything else raises ValueError naming it."""
+    parts = [p for p in str(dic_run).strip("/").split("/") if p]
+    if len(parts) == 3 and parts[0] == "teachers":
+        return "/".join(parts + ["model.safetensors"]), "/".join(parts)
+    if len(parts) == 4 and parts[0] == "runs" and parts[2].count("__") == 3:
+        return "/".join(parts[:3]), "/".join(parts)
+    raise ValueError(f"dla.vit_init: {dic_run!r} is no classification run; expected teachers/<dataset>/<role> or "
+                     "runs/<dataset>/<teacher>__<student>__<init>__s<seed>/<method> (relative to results/<preset>/dic)")
+
+
+def check_vit_init(vit_init: dict | None, available: list[str] | set[str]) -> None:
+    """Raise ValueError unless every `dla.vit_init` entry names a ViT-FPN role and a classification run the
+    configuration's dic stage produces (`available`: its teacher folders and student run folders, relative to
+    ``results/<preset>/dic``)."""
+    problems = []
+    for role, dic_run in (vit_init or {}).items():
+        if not str(role).startswith("ViT"):
+            problems.append(f"dla.vit_init.{role}: only ViT-FPN roles start from a classifier")
+            continue
+        if dic_run is None:
+            continue
+        dic_run_input(dic_run)  # shape check (ValueError naming it)
+        if str(dic_run).strip("/") not in set(available):
+            problems.append(f"dla.vit_init.{role}: {dic_run!r} is not produced by the dic stage of this preset "
+                            f"(available: {', '.join(sorted(available)[:12])}{' ...' if len(available) > 12 else ''})")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None, dic_res: str | None = None) -> dict:
     """The part of the `dla` configuration one training job depends on: its family's recipe (with the
     dataset's `dataset_recipes` fields over it, for a further layout dataset such as PRImA), its role's
-    `recipe_overrides` / `overrides`, its method's hyper-parameters, and the shared settings.
+    `recipe_overrides` / `overrides` / `vit_init`, its method's hyper-parameters, and the shared settings.
 
     Snakemake re-runs a job when its params change, so a new ViT recipe re-trains the ViT models only, and
     a PRImA recipe only the PRImA models. Order, last wins: ``recipes[family]`` <
-    ``dataset_recipes[dataset][family]`` < ``recipe_overrides[role]`` (applied by `train_dla`)."""
+    ``dataset_recipes[dataset][family]`` < ``recipe_overrides[role]`` (applied by `train_dla`).
+
+    ``vit_init[role]`` (a classification run relative to ``results/<preset>/dic``, see :func:`dic_run_input`)
+    becomes the run folder under `dic_res` (``results/<preset>/dic``; required then) that `train_dla` loads the
+    role's ViT backbone from."""
     family = "vit" if role.startswith("ViT") else "resnet"  # as the detector presets name them
     per_job = ("recipes", "recipe_overrides", "methods", "overrides", "efficiency", "distill", "teachers", "students",
-               "dataset_recipes", "predict_folders")
+               "dataset_recipes", "predict_folders", "vit_init")
     cfg = {k: v for k, v in dla_cfg.items() if k not in per_job}
     recipe = dict(dla_cfg["recipes"][family])
     if dataset is not None:
@@ -63,6 +103,13 @@ def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None
     cfg["recipe_overrides"] = {r: o for r, o in dla_cfg.get("recipe_overrides", {}).items() if r == role}
     cfg["overrides"] = {r: o for r, o in dla_cfg.get("overrides", {}).items() if r == role}
     cfg["methods"] = {m: h for m, h in dla_cfg["methods"].items() if m == method}
+    dic_run = (dla_cfg.get("vit_init") or {}).get(role)
+    if dic_run:
+        if family != "vit":
+            raise ValueError(f"dla.vit_init.{role}: only ViT-FPN roles start from a classifier, not {role!r}")
+        if dic_res is None:
+            raise ValueError(f"job_config: dla.vit_init.{role} = {dic_run!r} needs dic_res (results/<preset>/dic)")
+        cfg["vit_init"] = {role: f"{str(dic_res).rstrip('/')}/{dic_run_input(dic_run)[1]}"}
     return cfg
 
 
@@ -114,13 +161,20 @@ def predict_folder(model_dir: str | Path, folder: str | Path, out_json: str | Pa
 def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Path, eval_ann: str | Path,
               images_root: str | Path, method_key: str | None = None, teacher_dir: str | Path | None = None,
               seed: int = 0) -> dict:
-    """Train one detector (distilled from `teacher_dir` with `method_key` when given), evaluate, measure."""
+    """Train one detector (distilled from `teacher_dir` with `method_key` when given), evaluate, measure.
+
+    ``dla_cfg["vit_init"][role]`` (a classification run folder, as `job_config` resolves it) initialises a
+    ViT-FPN backbone from that trained ViT classifier (`distildoc.models.detection.vit_init`); its record
+    goes into metrics.json (``backbone_init``), as the ImageNet weights' record of the CNNs does
+    (``weights_provenance``)."""
     out_dir = Path(out_dir)
     train_coco = load_coco(train_ann)
     num_classes = max(c["id"] for c in train_coco["categories"]) + 1
     spec = dla_spec(role, dla_cfg, num_classes)
     torch.manual_seed(seed)
     model = build_detector(spec)
+    init_dir = (dla_cfg.get("vit_init") or {}).get(role)
+    backbone_init = init_vit_backbone(model, init_dir) if init_dir else None
     teacher = method = None
     if method_key is not None:
         teacher = load_detector(teacher_dir)
@@ -136,7 +190,8 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
     # old configuration keeps its checkpoints) while a killed run of the same one resumes
     run_key = hashlib.sha1(json.dumps({"spec": spec.to_dict(), "recipe": recipe, "method": method_key,
                                        "hparams": dla_cfg["methods"].get(method_key or "", {}),
-                                       "teacher": str(teacher_dir) if teacher_dir else None},
+                                       "teacher": str(teacher_dir) if teacher_dir else None,
+                                       **({"backbone_init": backbone_init["sha256"]} if backbone_init else {})},
                                       sort_keys=True, default=str).encode()).hexdigest()[:12]
     result = train_detector(model, train_set, recipe, method=method, teacher=teacher,
                             ckpt_dir=out_dir / "ckpt" / run_key)
@@ -164,9 +219,14 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
         "bbox": coco_metrics["bbox"], "segm": coco_metrics.get("segm"),
         "mAP": coco_metrics["bbox"]["AP"],
         "params_M": count_params(model),
+        # the record of the backbone's initial weights: offline ImageNet weights (CNNs) / a dic classifier (ViTs)
+        "weights_provenance": getattr(model, "weights_provenance", None),
+        "backbone_init": backbone_init,
         "train": {"iterations": result["iterations"], "wall_time_s": result["wall_time_s"],
                   "seconds_per_iteration": result["seconds_per_iteration"], "resumed_from": result["resumed_from"],
-                  "history": result["history"][-5:]},
+                  "history": result["history"][-5:],
+                  # SimKD-FPN: which FPN tensors were copied from the teacher (None for the other methods)
+                  "fpn_init": result.get("fpn_init")},
         "eval_pages": len(eval_set), "predict_seconds": predict_s,
         "eval_score_thresh": dla_cfg["eval_score_thresh"], "nms_thresh": dla_cfg["nms_thresh"],
         "skipped_inputs": {"train": result["skipped_inputs"], "eval": eval_skipped,

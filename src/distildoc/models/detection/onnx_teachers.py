@@ -161,7 +161,8 @@ class OnnxLayoutTeacher(ABC):
         self.model_path = Path(model_path) if model_path is not None else find_packaged_file(
             self.package, self.resource, self.distribution, self.version)
         if not self.model_path.is_file():
-            raise FileNotFoundError(f"ONNX model of {self.name!r} not found: {self.model_path}")
+            raise FileNotFoundError(f"ONNX model of {self.name!r} not found: {self.model_path} (it is the file "
+                                    f"{self.package}/{self.resource} of the PyPI package {self.distribution}=={self.version})")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
