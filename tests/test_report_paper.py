@@ -12,6 +12,7 @@ from report_helpers import dic_runs, dla_runs, docvqa_runs
 from distildoc.report.dic import KNOWN_METHODS
 from distildoc.report.docvqa import DLA_ORDER
 from distildoc.report.paper import (
+    OURS_ONLY,
     PUBLISHED,
     PUBLISHED_DIR,
     compare,
@@ -146,3 +147,74 @@ def test_write_comparisons_writes_csv_markdown_latex(tmp_path: Path) -> None:
 
 def test_published_dir_is_the_repository_folder() -> None:
     assert PUBLISHED_DIR.name == "published" and (PUBLISHED_DIR / "README.md").exists()
+
+
+def _dla_runs_with_publaynet() -> pd.DataFrame:
+    runs = dla_runs()
+    runs["mAP_publaynet"] = [5.0 + i for i in range(len(runs))]
+    runs.loc[runs["method"] == "reviewkd", "mAP_publaynet"] = float("nan")  # models without an evaluation
+    return runs
+
+
+def test_table3_view_shows_the_run_only_publaynet_map_next_to_the_synthetic_map(tmp_path: Path) -> None:
+    assert OURS_ONLY["table3"] == ("mAP_publaynet",)
+    assert "mAP_publaynet" not in load_published("table3").columns  # the paper has no such column
+    views = comparison_views(dic_runs(), _dla_runs_with_publaynet(), docvqa_runs(), {"table16": "synthetic"})
+    v3, caption = views["table3"]
+    cols = list(v3.columns)
+    assert cols[cols.index("mAP Δ") + 1:cols.index("mAP Δ") + 4] == \
+        ["mAP_publaynet (paper)", "mAP_publaynet (ours)", "mAP_publaynet Δ"]
+    assert cols.index("mAP_publaynet Δ") < cols.index("GFLOPs (paper)")
+    assert v3["mAP_publaynet (paper)"].isna().all() and v3["mAP_publaynet Δ"].isna().all()
+    assert _value(v3, "mAP_publaynet (ours)", dla_model="none__R101-FPN__supervised") == pytest.approx(6.0)
+    assert _value(v3, "mAP_publaynet (ours)", dla_model="R101-FPN__R50-FPN__simkd_fpn") == pytest.approx(9.0)
+    assert math.isnan(_value(v3, "mAP_publaynet (ours)", dla_model="R101-FPN__R50-FPN__reviewkd"))
+    assert _value(v3, "mAP Δ", dla_model="none__R101-FPN__supervised") == pytest.approx(20.0 - 73.56)
+    assert "mAP_publaynet" in caption and "PubLayNet" in caption
+    assert mean_abs_difference(v3)["mAP_publaynet"] is None  # no paper value to differ from
+    # the PRImA runs have no such column: Table 13 is unchanged
+    assert not any(c.startswith("mAP_publaynet") for c in views["table13"][0].columns)
+    write_comparisons(views, tmp_path)
+    md = (tmp_path / "table3.md").read_text()
+    assert "| mAP (paper) | mAP (ours) | mAP Δ | mAP_publaynet (paper) | mAP_publaynet (ours) | mAP_publaynet Δ |" in md
+    assert "| 73.56 | 20.00 | -53.56 | – | 6.00 | – |" in md
+
+
+def test_a_run_without_the_publaynet_column_has_no_such_view_column() -> None:
+    views = comparison_views(dic_runs(), dla_runs(), docvqa_runs(), {"table16": "synthetic"},
+                             dla_prima_runs=dla_runs(distilled_map=30.0, supervised_map=40.0))
+    for name in ("table3", "table13"):
+        view, caption = views[name]
+        assert not any(c.startswith("mAP_publaynet") for c in view.columns) and "mAP_publaynet" not in caption
+    # Table 13 shares the view code: a PRImA run table with the column shows it too
+    prima = _dla_runs_with_publaynet()
+    v13 = comparison_views(dic_runs(), dla_runs(), docvqa_runs(), {"table16": "synthetic"},
+                           dla_prima_runs=prima)["table13"][0]
+    assert v13["mAP_publaynet (paper)"].isna().all()
+    assert _value(v13, "mAP_publaynet (ours)", dla_model="none__ViT-B-FPN__supervised") == pytest.approx(5.0)
+
+
+def test_run_only_metrics_are_optional_in_the_published_csv_and_parsed_when_present(tmp_path: Path) -> None:
+    header = "teacher,role,method,dla_model,Method,mAP,GFLOPs,params_M,images_per_second"
+    row = "none,R50-FPN,supervised,none__R50-FPN__supervised,Supervised,72.43,33,44,12"
+    (tmp_path / "table3.csv").write_text(f"{header}\n{row}\n")
+    assert "mAP_publaynet" not in load_published("table3", tmp_path).columns
+    (tmp_path / "table3.csv").write_text(f"{header},mAP_publaynet\n{row},88.5\n")
+    assert load_published("table3", tmp_path)["mAP_publaynet"].tolist() == [88.5]
+    (tmp_path / "table3.csv").write_text(f"{header},mAP_publaynet\n{row},n/a\n")
+    with pytest.raises(ValueError, match=r"table3\.csv: column 'mAP_publaynet'"):
+        load_published("table3", tmp_path)
+    (tmp_path / "table3.csv").write_text(f"{header.replace(',GFLOPs', '')}\n{row.replace(',33', '')}\n")
+    with pytest.raises(ValueError, match=r"table3\.csv.*GFLOPs"):  # the published metrics stay required
+        load_published("table3", tmp_path)
+
+
+def test_compare_gives_nan_paper_values_for_a_metric_the_paper_lacks() -> None:
+    pub = pd.DataFrame({"method": ["a", "b"], "label": ["A", "B"], "ACC": [0.5, 0.6]})
+    ours = pd.DataFrame({"method": ["a", "z"], "ACC": [0.55, 0.1], "real": [0.3, 0.2]})
+    v = compare(pub, ours, ["method"], ["ACC", "real"])
+    assert list(v.columns) == ["method", "label", "ACC (paper)", "ACC (ours)", "ACC Δ",
+                               "real (paper)", "real (ours)", "real Δ", "in_paper"]
+    assert v["real (paper)"].isna().all() and v["real Δ"].isna().all()
+    assert v["real (ours)"].tolist()[0] == 0.3 and math.isnan(v["real (ours)"].iloc[1])
+    assert v["real (ours)"].iloc[2] == 0.2 and not v["in_paper"].iloc[2]

@@ -8,6 +8,8 @@ its metric columns, ``bold`` (the metrics the paper prints in bold, ``;``-separa
 A comparison view (:func:`compare`) has one row per published row (plus this run's rows the paper does
 not have), the keys, the paper's label, and per metric ``<M> (paper)``, ``<M> (ours)`` and ``<M> Δ``
 (ours − paper). Scales are the paper's: accuracy / ECE / AURC as fractions, mAP and ANLS × 100.
+Run-only metrics (:data:`OURS_ONLY`, e.g. Table 3's ``mAP_publaynet``, the layout models on real PubLayNet pages)
+follow the headline metric where this run's table has them; their "(paper)" and "Δ" values are NaN ('–').
 :func:`write_comparisons` writes every view with :func:`distildoc.report.tables.write_table` under
 ``results/<preset>/report/compare/``.
 """
@@ -36,6 +38,14 @@ DOCVQA_KEYS = ("prompt", "dla_model")
 RVL_METRICS = ("ACC", "AURC", "ECE")
 TOBACCO_METRICS = ("ACC", "ECE", "AURC")
 DLA_METRICS = ("mAP", "GFLOPs", "params_M", "images_per_second")
+#: metrics this run measures and the paper does not print, per published table: not required in (and parsed
+#: as numbers when present in) ``data/published/<name>.csv``; a view shows them only where this run's table has
+#: the column. ``mAP_publaynet``: bbox mAP (0-100) of the layout models on the real PubLayNet pages
+#: (``dla.real_eval.publaynet``, rule dla_eval_publaynet), next to the synthetic mAP; PRImA runs have none.
+OURS_ONLY: dict[str, tuple[str, ...]] = {"table3": ("mAP_publaynet",), "table13": ("mAP_publaynet",)}
+#: what a run-only metric is, for the view's caption
+OURS_ONLY_NOTES = {"mAP_publaynet": "bbox mAP (0-100) of the same models on real PubLayNet pages, DocLayNet "
+                                    "classes mapped to PubLayNet's 5 (not in the paper, no paper value)"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,8 @@ PUBLISHED: dict[str, PublishedTable] = {t.name: t for t in (
 
 def load_published(name: str, root: str | Path | None = None) -> pd.DataFrame:
     """``<root>/<name>.csv`` (default: the repository's ``data/published``) with its keys as strings ('' for
-    an empty key, e.g. a teacher row's student) and its metrics as floats; errors name the file and column."""
+    an empty key, e.g. a teacher row's student) and its metrics as floats; errors name the file and column.
+    The run-only metrics of :data:`OURS_ONLY` may be absent (floats when present)."""
     if name not in PUBLISHED:
         raise KeyError(f"unknown published table {name!r}; known: {sorted(PUBLISHED)}")
     spec = PUBLISHED[name]
@@ -86,7 +97,8 @@ def load_published(name: str, root: str | Path | None = None) -> pd.DataFrame:
     missing = [c for c in (*spec.keys, *spec.metrics) if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing} (has {list(df.columns)})")
-    numeric = [*spec.metrics, *(c for c in df.columns if c.startswith("anls_") and c not in spec.metrics)]
+    numeric = [*spec.metrics, *(c for c in df.columns if c.startswith("anls_") and c not in spec.metrics),
+               *(c for c in OURS_ONLY.get(name, ()) if c in df.columns and c not in spec.metrics)]
     for c in numeric:
         try:
             df[c] = pd.to_numeric(df[c].replace({"": None, "NaN": None}), errors="raise").astype(float)
@@ -180,7 +192,8 @@ def compare(published: pd.DataFrame, ours: pd.DataFrame, keys: Sequence[str], me
 
     Rows follow the published order; this run's rows with keys the paper lacks follow (``keep_ours_only``).
     A published key repeated (a copy error kept as printed) matches the same run row each time. A metric
-    missing from `ours` gives NaN "ours" values.
+    missing from `ours` gives NaN "ours" values; one missing from `published` (a run-only metric,
+    :data:`OURS_ONLY`) NaN "paper" values and differences.
     """
     keys = list(keys)
     for name, frame in (("published", published), ("ours", ours)):
@@ -200,7 +213,8 @@ def compare(published: pd.DataFrame, ours: pd.DataFrame, keys: Sequence[str], me
     pub_view = pub[keys].copy()
     pub_view["label"] = pub[label].astype(str) if label in pub.columns else ""
     for m in metrics:
-        pub_view[f"{m} (paper)"] = pd.to_numeric(pub[m], errors="coerce").astype(float)
+        pub_view[f"{m} (paper)"] = pd.to_numeric(pub[m], errors="coerce").astype(float) if m in pub.columns \
+            else np.nan
     pub_view["_order"] = range(len(pub_view))
     merged = pub_view.merge(run_view, on=keys, how="outer" if keep_ours_only else "left", sort=False)
     merged["in_paper"] = merged["_order"].notna()
@@ -223,7 +237,9 @@ def comparison_views(dic_runs: pd.DataFrame | None, dla_runs: pd.DataFrame | Non
     `docvqa_datasets` maps ``"table16"`` / ``"table17"`` to this run's dataset name for that table (None:
     the preset has no such dataset; its views have no "ours" values). A missing run table (None) gives
     views with NaN "ours" values; so does Table 13 (PRImA, `dla_prima_runs` = ``dla_prima_runs.csv``) in the
-    embedded presets, which have no PRImA run.
+    embedded presets, which have no PRImA run. A run-only metric (:data:`OURS_ONLY`) follows the table's
+    first (headline) metric where the run table has its column (Table 3: ``mAP_publaynet`` after ``mAP`` when
+    ``dla.real_eval`` is on).
     """
     docvqa_datasets = dict(docvqa_datasets or {})
     views: dict[str, tuple[pd.DataFrame, str]] = {}
@@ -243,6 +259,9 @@ def comparison_views(dic_runs: pd.DataFrame | None, dla_runs: pd.DataFrame | Non
             if name.startswith("table4"):  # Table 4 is the task-prompt part of Tables 16/17
                 ours = ours[ours["prompt"].isin(["task", "task_space"])] if len(ours) else ours
             metrics = ["anls"] + [c for c in pub.columns if c.startswith("anls_")]
+        # run-only metrics right after the headline metric (Table 3: real-page mAP next to the synthetic mAP)
+        extra = [m for m in OURS_ONLY.get(name, ()) if m in ours.columns and m not in metrics]
+        metrics[1:1] = extra
         keep_extra = not name.startswith("table4") and name != "table15"
         view = compare(pub, ours, spec.keys, metrics, keep_ours_only=keep_extra)
         if name.startswith("table4") and len(ours):
@@ -250,6 +269,7 @@ def comparison_views(dic_runs: pd.DataFrame | None, dla_runs: pd.DataFrame | Non
             view = view[view["dla_model"].isin(table4_models)].reset_index(drop=True)
         caption = (f"{spec.caption}: the paper's value, this run's value and the difference (ours − paper). "
                    "Rows the paper does not have are marked '(not in the paper)'; '–': no value.")
+        caption += "".join(f" {m}: {OURS_ONLY_NOTES.get(m, 'not in the paper')}." for m in extra)
         views[name] = (view, caption)
     return views
 
