@@ -109,3 +109,28 @@ def test_config_resolves_to_the_dic_run_and_its_input() -> None:
         check_vit_init({"ViT-T-FPN": "runs/rvl/none__ViT-T__imagenet__s0/ce"}, available)
     with pytest.raises(ValueError, match="only ViT-FPN roles"):
         check_vit_init({"R50-FPN": "teachers/rvl/ViT-B"}, available)
+
+
+def test_train_dla_records_the_init(synthetic_root: Path, tmp_path: Path) -> None:
+    """A ViT-FPN job with `vit_init` starts from the classifier and says so in metrics.json."""
+    import yaml
+
+    from distildoc.data.coco import load_coco
+    from distildoc.train.dla import subset_coco, train_dla
+    from distildoc.utils.io import write_json
+
+    ref = _classifier_run(tmp_path / "cls")
+    coco = load_coco(synthetic_root / "rvl" / "layout" / "train.json")
+    write_json(tmp_path / "train.json", subset_coco(coco, 2))
+    write_json(tmp_path / "val.json", subset_coco(coco, 1))
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    cfg = copy.deepcopy(params["presets"]["smoke"]["dla"])
+    cfg["recipes"]["vit"].update(iterations=1, checkpoint_every=0, warmup_iters=0, lr=0.0)
+    cfg["vit_init"] = {"ViT-T-FPN": str(tmp_path / "cls")}  # as job_config resolves it
+    metrics = train_dla(tmp_path / "out", "ViT-T-FPN", cfg, tmp_path / "train.json", tmp_path / "val.json",
+                        synthetic_root / "rvl")
+    assert metrics["backbone_init"]["run_dir"] == str(tmp_path / "cls")
+    assert metrics["backbone_init"]["pos_embed_grid"][0] == [6, 6] and metrics["weights_provenance"] is None
+    # lr 0: the saved detector's ViT blocks are exactly the classifier's
+    saved = torch.load(tmp_path / "out" / "model.pt", weights_only=True)
+    assert all(torch.equal(saved[f"backbone.vit.{k}"], v) for k, v in ref.items() if k.startswith("blocks."))

