@@ -359,10 +359,14 @@ def test_write_dic_tables(runs_df, tmp_path, caplog):
     with caplog.at_level("WARNING"):
         written = write_dic_tables(runs_df, out)
     stems = sorted({p.stem for p in written})
-    # table9 (no pretrained R50), table11/12 (no ViT Tobacco runs), table18 (no random ViTs): skipped
-    assert stems == ["table10_r101", "table15", "table19", "table6"]
-    assert all(p.exists() for p in written) and len(written) == 4 * 3
-    for skipped in ("table9", "table11_vitb", "table12_ditb", "table18"):
+    # each table takes its own students' pretrained init, else random: table9 has only random-init R50 runs, so
+    # it is built from them (the same rows as table19); table11/12 (no ViT Tobacco runs), table18 (no random
+    # ViTs): skipped
+    assert stems == ["table10_r101", "table15", "table19", "table6", "table9"]
+    assert all(p.exists() for p in written) and len(written) == 5 * 3
+    assert (out / "table9.csv").read_text() == (out / "table19.csv").read_text()
+    assert "(random student)" in (out / "table9.md").read_text()
+    for skipped in ("table11_vitb", "table12_ditb", "table18"):
         assert f"skipping {skipped}" in caplog.text and not (out / f"{skipped}.md").exists()
 
     md = (out / "table6.md").read_text()
@@ -432,3 +436,16 @@ def test_write_dic_tables_empty(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert write_dic_tables(load_runs([]), tmp_path / "none") == []
     assert "skipping table15" in caplog.text
+
+
+def test_each_main_table_takes_its_own_students_init():
+    # the embedded default: ViT students random-init only, the EfficientNet R50 student imagenet and random
+    from distildoc.report.dic import table_init
+
+    df = pd.DataFrame({"dataset": ["rvl"] * 4 + ["tobacco"], "role": ["student"] * 5,
+                       "student": ["ViT-T", "R50", "R50", "ViT-T", "R50"],
+                       "init": ["random", "imagenet", "random", "random", "imagenet"]})
+    assert table_init(df, "table6") == "random"
+    assert table_init(df, "table9") == "imagenet"
+    assert table_init(df, "table10_r101") == "imagenet"
+    assert table_init(df, "table11_vitb") == "random"  # no Tobacco ViT runs at all: random

@@ -255,11 +255,14 @@ def _scope(df: pd.DataFrame, dataset: str, split: str) -> pd.DataFrame:
     return df[_is(df, "dataset", dataset) & _is(df, "split", split)]
 
 
-def main_init(df: pd.DataFrame, dataset: str = "rvl") -> str:
+def main_init(df: pd.DataFrame, dataset: str = "rvl", students: Sequence[str] | None = None) -> str:
     """The init of the paper's main tables (6, 9 for ``rvl``; 10-12 for ``tobacco``): the pretrained init of the
     dataset's student runs (``imagenet``, then ``pretrained``, then any other non-random name, alphabetically),
-    or ``random`` when every student is randomly initialised (the embedded presets)."""
+    or ``random`` when every student is randomly initialised. `students`: only these student roles count
+    (a table's own students: the embedded ViT students have no pretrained init while the CNN student does)."""
     stud = df[_is(df, "dataset", dataset) & _is(df, "role", "student")]
+    if students is not None:
+        stud = stud[stud["student"].isin(list(students))]
     inits = [i for i in dict.fromkeys(stud["init"].dropna().astype(str)) if i != RANDOM_INIT]
     if not inits:
         return RANDOM_INIT
@@ -424,8 +427,19 @@ _N_SEEDS_NOTE = "n seeds: the runs (seeds) behind each cell."
 _BOLD_NOTE = ("Bold: best distilled student per teacher and student (higher ACC, lower AURC/ECE is better).")
 
 
-def _tobacco_init(df: pd.DataFrame) -> str:
-    return main_init(df, "tobacco")
+#: the dataset and the student roles of each main table (each table takes the pretrained init of its own students)
+TABLE_STUDENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "table6": ("rvl", ("ViT-S", "ViT-T")), "table9": ("rvl", ("R50",)),
+    "table10_r101": ("tobacco", ("R50",)), "table11_vitb": ("tobacco", ("ViT-S", "ViT-T")),
+    "table12_ditb": ("tobacco", ("ViT-S", "ViT-T")),
+}
+
+
+def table_init(df: pd.DataFrame, table: str) -> str:
+    """The init a main table (``table6``, ``table9``, ``table10_r101`` ...) is built from: :func:`main_init` of its
+    dataset and students."""
+    dataset, students = TABLE_STUDENTS[table]
+    return main_init(df, dataset, students)
 
 
 def seed_display(table: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -448,23 +462,24 @@ def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t18, t19 = tables18_19(df)
-    tob_init = _tobacco_init(df)
-    tob = tables10_12(df, tob_init)
-    rvl_init = main_init(df, "rvl")
+    # each table takes the pretrained init of its own students (the embedded ViT students are random-init only)
+    vit_init, cnn_init = table_init(df, "table6"), table_init(df, "table9")
+    tob_vit_init, tob_cnn_init = table_init(df, "table11_vitb"), table_init(df, "table10_r101")
+    tob_vit, tob_cnn = tables10_12(df, tob_vit_init), tables10_12(df, tob_cnn_init)
     specs = [
-        ("table6", table6(df, rvl_init),
+        ("table6", table6(df, vit_init),
          "Table 6: RVL-CDIP document image classification, ViT-B / DiT-B teachers distilled into ViT-S / ViT-T "
-         f"({rvl_init} students)."),
-        ("table9", table9(df, rvl_init),
-         f"Table 9: RVL-CDIP document image classification, R101 teacher distilled into R50 ({rvl_init} student)."),
-        ("table10_r101", tob["R101"],
-         f"Table 10: Tobacco-3482 document image classification, R101 teacher → R50 ({tob_init} students)."),
-        ("table11_vitb", tob["ViT-B"],
+         f"({vit_init} students)."),
+        ("table9", table9(df, cnn_init),
+         f"Table 9: RVL-CDIP document image classification, R101 teacher distilled into R50 ({cnn_init} student)."),
+        ("table10_r101", tob_cnn["R101"],
+         f"Table 10: Tobacco-3482 document image classification, R101 teacher → R50 ({tob_cnn_init} students)."),
+        ("table11_vitb", tob_vit["ViT-B"],
          f"Table 11: Tobacco-3482 document image classification, ViT-B teacher → ViT-S / ViT-T "
-         f"({tob_init} students)."),
-        ("table12_ditb", tob["DiT-B"],
+         f"({tob_vit_init} students)."),
+        ("table12_ditb", tob_vit["DiT-B"],
          f"Table 12: Tobacco-3482 document image classification, DiT-B teacher → ViT-S / ViT-T "
-         f"({tob_init} students)."),
+         f"({tob_vit_init} students)."),
         ("table18", t18,
          "Table 18: RVL-CDIP document image classification, ViT-B / DiT-B teachers distilled into ViT-S / ViT-T "
          "(randomly initialised students)."),

@@ -115,12 +115,6 @@ def load_published(name: str, root: str | Path | None = None) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 
 
-def _dic_init(df: pd.DataFrame) -> str:
-    """The init the stage's Tables 6 / 9 use: the pretrained one when any pretrained student exists (whatever its
-    name: ``imagenet``, ``pretrained``), else random (:func:`distildoc.report.dic.main_init`)."""
-    return dic_report.main_init(df, "rvl")
-
-
 def dic_table_keyed(table: pd.DataFrame) -> pd.DataFrame:
     """A DIC stage table (:mod:`distildoc.report.dic`) with the join keys teacher / student / method."""
     out = table.copy()
@@ -132,16 +126,15 @@ def dic_table_keyed(table: pd.DataFrame) -> pd.DataFrame:
 
 def ours_dic(runs: pd.DataFrame, name: str) -> pd.DataFrame:
     """This run's values for a published DIC table (table6_vitb ... table19, table15), from ``dic_runs.csv``."""
-    init = _dic_init(runs)
     if name.startswith("table6"):
-        t = dic_table_keyed(dic_report.table6(runs, init))
+        t = dic_table_keyed(dic_report.table6(runs, dic_report.table_init(runs, "table6")))
         teacher = "ViT-B" if name.endswith("vitb") else "DiT-B"
         return t[t["teacher"] == teacher]
     if name == "table9":
-        return dic_table_keyed(dic_report.table9(runs, init))
+        return dic_table_keyed(dic_report.table9(runs, dic_report.table_init(runs, "table9")))
     if name.startswith(("table10", "table11", "table12")):
         teacher = {"table10_r101": "R101", "table11_vitb": "ViT-B", "table12_ditb": "DiT-B"}[name]
-        return dic_table_keyed(dic_report.tables10_12(runs, dic_report._tobacco_init(runs))[teacher])
+        return dic_table_keyed(dic_report.tables10_12(runs, dic_report.table_init(runs, name))[teacher])
     if name == "table18":
         t = dic_table_keyed(dic_report.tables18_19(runs)[0])
         return t[t["teacher"] == "ViT-B"]
