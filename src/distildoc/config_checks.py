@@ -59,8 +59,8 @@ def _dic_problems(dic: dict) -> list[str]:
                                     f"but teacher {t} has {channels.get(t)} and student {s} has {channels.get(s)} "
                                     f"(dic.archs: {dic['archs']}); use simkd_cnn for this pair")
     inits = dic.get("inits")
+    students = sorted({s for b in dic.get("grid", []) for s in b.get("students", [])})
     if isinstance(inits, dict):
-        students = sorted({s for b in dic.get("grid", []) for s in b.get("students", [])})
         missing = [s for s in students if s not in inits]
         if missing:
             problems.append(f"dic.inits: no initialisations listed for student(s) {', '.join(missing)} of dic.grid; "
@@ -71,7 +71,7 @@ def _dic_problems(dic: dict) -> list[str]:
                     problems.append(f"dic.inits.{s}: imagenet init, but the embedded {s} has no ImageNet weights "
                                     f"(only {', '.join(EMBEDDED_IMAGENET)}: distildoc.models.registry); use random")
     elif dic.get("archs") == "embedded" and inits and "imagenet" in inits:
-        no_weights = sorted({s for b in dic.get("grid", []) for s in b.get("students", [])} - set(EMBEDDED_IMAGENET))
+        no_weights = [s for s in students if s not in EMBEDDED_IMAGENET]
         if no_weights:
             problems.append(f"dic.inits: imagenet for every student, but the embedded {', '.join(no_weights)} have no "
                             "ImageNet weights; give a list per student, e.g. {R50: [imagenet, random], ViT-S: [random]}")

@@ -51,8 +51,7 @@ def dla_job_config(wc):
     """The part of `dla` one training job depends on (distildoc.train.dla.job_config): a ViT recipe change
     re-trains the ViT models only, a `dataset_recipes.prima` change the PRImA models only; `real_eval` (the
     evaluation on real pages) re-trains nothing; `vit_init` resolved to the classifier's run folder."""
-    dla = {k: v for k, v in DLA.items() if k != "real_eval"}
-    return job_config(dla, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None,
+    return job_config(DLA, wc.dla_role, wc.dla_method, wc.dla_extra if "dla_extra" in wc.keys() else None,
                       dic_res=DIC_RES)
 
 

@@ -21,7 +21,7 @@ if RT.get("baseline", True) and not RT_BASELINE_ON:
                         f"dla.teachers lack {RT['student']}); add it there or set real_teacher.baseline: false")
 
 # the layout-stage configuration the student's training depends on (its role's recipe, the shared settings)
-RT_JOB_CONFIG = job_config({k: v for k, v in DLA.items() if k != "real_eval"}, RT["student"], "supervised")
+RT_JOB_CONFIG = job_config(DLA, RT["student"], "supervised")
 
 
 wildcard_constraints:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, fields as dataclass_fields
 from pathlib import Path
 
 import torch
@@ -94,11 +94,12 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     if init_from is not None:  # e.g. a Tobacco teacher starts from the RVL-CDIP teacher (head re-initialised)
         src = ModelSpec.from_dict({**_artefact_spec(init_from)})
         spec = src.replace(num_classes=NUM_CLASSES[dataset])
-    torch.manual_seed(dic_seeds(dic_cfg, dataset)[0])  # the random init is seeded, as the students' (train_students)
+    seed = dic_seeds(dic_cfg, dataset)[0]
+    torch.manual_seed(seed)  # the random init is seeded, as the students' (train_students)
     model = build_model(spec)
     ce_hparams = {"label_smoothing": float(tcfg.get("label_smoothing", 0.0))}
     method = build_method("ce", **ce_hparams)
-    cfg = train_config(tcfg, dic_seeds(dic_cfg, dataset)[0], dic_cfg)
+    cfg = train_config(tcfg, seed, dic_cfg)
     runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
     history: list = []
     if cfg.epochs > 0:
@@ -118,14 +119,11 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     return metrics
 
 
-#: recipe keys (params.yaml `dic.teacher` / `teacher_finetune` / `student`) that are TrainConfig fields
-_RECIPE_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_frac", "max_grad_norm", "checkpoint_every",
-                  "schedule", "autocast", "shift")
-
-
 def train_config(recipe: dict, seed: int, dic_cfg: dict, batch_size: int | None = None) -> TrainConfig:
-    """The TrainConfig of a params.yaml recipe (keys absent from the recipe keep TrainConfig's defaults)."""
-    fields = {k: recipe[k] for k in _RECIPE_FIELDS if k in recipe}
+    """The TrainConfig of a params.yaml recipe: its keys that are TrainConfig fields (``label_smoothing`` is the
+    teacher method's); keys absent from the recipe keep TrainConfig's defaults."""
+    names = {f.name for f in dataclass_fields(TrainConfig)}
+    fields = {k: v for k, v in recipe.items() if k in names}
     if batch_size is not None:
         fields["batch_size"] = batch_size
     return TrainConfig(**fields, seed=seed, eval_batch_size=dic_cfg["eval_batch_size"])

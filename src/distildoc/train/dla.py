@@ -22,7 +22,8 @@ import torch
 from ..data.coco import CocoDetectionDataset, load_coco
 from ..distill.detection import build_method
 from ..data.labels import DOCLAYNET_CATEGORIES
-from ..evaluate.detection import EVAL_PREDICTIONS_FILE, coco_evaluate, write_eval_predictions, count_params, export_predictions, measure_efficiency, predict_dataset
+from ..evaluate.detection import (EVAL_PREDICTIONS_FILE, coco_evaluate, count_params, export_predictions,
+                                  measure_efficiency, predict_dataset, write_eval_predictions)
 from ..models.detection import DetectorSpec, build_detector, detector_spec
 from ..models.detection.vit_init import init_vit_backbone
 from ..utils import distributed as dist
@@ -93,8 +94,10 @@ def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None
     becomes the run folder under `dic_res` (``results/<preset>/dic``; required then) that `train_dla` loads the
     role's ViT backbone from."""
     family = "vit" if role.startswith("ViT") else "resnet"  # as the detector presets name them
+    # per-job keys (re-added below for this job only) and evaluation-only ones (`real_eval`: scoring on real
+    # pages, `efficiency`, `predict_folders`), which re-train nothing
     per_job = ("recipes", "recipe_overrides", "methods", "overrides", "efficiency", "distill", "teachers", "students",
-               "dataset_recipes", "predict_folders", "vit_init")
+               "dataset_recipes", "predict_folders", "vit_init", "real_eval")
     cfg = {k: v for k, v in dla_cfg.items() if k not in per_job}
     recipe = dict(dla_cfg["recipes"][family])
     if dataset is not None:
