@@ -50,7 +50,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..utils.io import read_json
-from .tables import STD_SUFFIX, best_mask, write_table
+from .tables import STD_SUFFIX, best_mask, mean_or_nan, sample_std, write_table
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +302,8 @@ def _row(runs: pd.DataFrame, teacher: str, student: str, method: str, label: str
          metrics: Sequence[str]) -> dict:
     row: dict = {"Teacher": teacher, "Student": student, "Method": label}
     for m in metrics:
-        vals = runs[METRIC_COLUMNS[m]].dropna()
-        row[m] = float(vals.mean()) if len(vals) else math.nan
-        row[m + STD_SUFFIX] = float(vals.std(ddof=1)) if len(vals) > 1 else math.nan
+        row[m] = mean_or_nan(runs[METRIC_COLUMNS[m]])
+        row[m + STD_SUFFIX] = sample_std(runs[METRIC_COLUMNS[m]])
     row["method_key"] = method
     row["n_seeds"] = int(len(runs))
     return row

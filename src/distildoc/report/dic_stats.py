@@ -47,7 +47,7 @@ from ..evaluate.stats import (
     welch_interval,
 )
 from .dic import DATASETS, TABLE15_METHODS, _hparams_of, _is, method_label, student_runs, teacher_runs
-from .tables import format_interval, write_table
+from .tables import format_interval, mean_or_nan, sample_std, write_table
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +141,6 @@ def _seeds(rows: pd.DataFrame) -> str:
     return ",".join(str(int(s)) for s in sorted(rows["seed"].dropna().astype(int)))
 
 
-def _std(values: pd.Series) -> float:
-    v = values.dropna()
-    return float(v.std(ddof=1)) if len(v) > 1 else math.nan
-
-
-def _mean(values: pd.Series) -> float:
-    v = values.dropna()
-    return float(v.mean()) if len(v) else math.nan
-
-
 def kd_vs_supervised(runs: pd.DataFrame, root: str | Path = ".", split: str = "test", n_resamples: int = 2000,
                      seed: int = 0, confidence: float = 0.95, pages: bool = True) -> pd.DataFrame:
     """One row per (dataset, init, teacher, student, KD method) with its supervised baseline: columns
@@ -186,8 +176,9 @@ def _kd_row(dataset: str, split: str, init: str, teacher: str, student: str, met
     return {"dataset": dataset, "split": split, "init": init, "teacher": teacher, "student": student,
             "method": method, "label": method_label(method, _hparams_of(m_runs)),
             "n_seeds": int(len(m_runs)), "n_seeds_ce": int(len(base)), "seeds": _seeds(m_runs),
-            "seeds_ce": _seeds(base), "accuracy": _mean(m_runs["accuracy"]), "accuracy_std": _std(m_runs["accuracy"]),
-            "accuracy_ce": _mean(base["accuracy"]), "accuracy_ce_std": _std(base["accuracy"]),
+            "seeds_ce": _seeds(base), "accuracy": mean_or_nan(m_runs["accuracy"]),
+            "accuracy_std": sample_std(m_runs["accuracy"]),
+            "accuracy_ce": mean_or_nan(base["accuracy"]), "accuracy_ce_std": sample_std(base["accuracy"]),
             "delta": welch.estimate, "welch_low": welch.low, "welch_high": welch.high, "welch_df": welch.df,
             "welch_note": welch.note, "boot_low": boot.low, "boot_high": boot.high, "n_pages": boot.n_a,
             "n_resamples": boot.n_resamples, "boot_note": boot.note, "confidence": confidence,
@@ -228,8 +219,8 @@ def knowledge_gap(runs: pd.DataFrame, kd: pd.DataFrame, root: str | Path = ".", 
         base = student_runs(scope[_is(scope, "role", "student")], teacher, student, "ce", init)
         ranked = group.dropna(subset=["accuracy"]).sort_values("accuracy", ascending=False, kind="stable")
         row = {"dataset": dataset, "split": split, "init": init, "teacher": teacher, "student": student,
-               "accuracy_teacher": _mean(t_runs["accuracy"]), "n_teacher_runs": int(len(t_runs)),
-               "accuracy_ce": _mean(base["accuracy"]), "accuracy_ce_std": _std(base["accuracy"]),
+               "accuracy_teacher": mean_or_nan(t_runs["accuracy"]), "n_teacher_runs": int(len(t_runs)),
+               "accuracy_ce": mean_or_nan(base["accuracy"]), "accuracy_ce_std": sample_std(base["accuracy"]),
                "n_seeds_ce": int(len(base)), "best_method": None, "best_label": None, "accuracy_best": math.nan,
                "accuracy_best_std": math.nan, "n_seeds_best": 0, "gap": math.nan, "closed": math.nan,
                "fraction_closed": math.nan, "fraction_low": math.nan, "fraction_high": math.nan, "n_pages": 0,
@@ -244,7 +235,8 @@ def knowledge_gap(runs: pd.DataFrame, kd: pd.DataFrame, root: str | Path = ".", 
         gap = row["accuracy_teacher"] - row["accuracy_ce"]
         closed = float(best["accuracy"]) - row["accuracy_ce"]
         row.update(best_method=best["method"], best_label=best["label"], accuracy_best=float(best["accuracy"]),
-                   accuracy_best_std=_std(b_runs["accuracy"]), n_seeds_best=int(len(b_runs)), gap=gap, closed=closed)
+                   accuracy_best_std=sample_std(b_runs["accuracy"]), n_seeds_best=int(len(b_runs)), gap=gap,
+                   closed=closed)
         if not gap > 0:
             row["note"] = "the teacher is not more accurate than the supervised student: no gap to close"
         else:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .dic_stats import GAP_LABELS, KD_LABELS, gap_display, kd_display, read_interval_csv
-from .tables import STD_SUFFIX, render_markdown
+from .tables import STD_SUFFIX, mean_or_nan, render_markdown, sample_std
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
@@ -34,9 +34,9 @@ def _teachers(dic_runs: pd.DataFrame) -> pd.DataFrame:
         name = teacher if arch == teacher else f"{teacher} ({arch})"
         row = {"Dataset": dataset, "Teacher": name, "n runs": int(part["path"].nunique())}
         for split, name in (("test", "ACC (test)"), ("rvl_n", "ACC (RVL-CDIP-N)")):
-            vals = part[part["split"] == split]["accuracy"].dropna()
-            row[name] = float(vals.mean()) if len(vals) else math.nan
-            row[f"{name}{STD_SUFFIX}"] = float(vals.std(ddof=1)) if len(vals) > 1 else math.nan
+            vals = part[part["split"] == split]["accuracy"]
+            row[name] = mean_or_nan(vals)
+            row[f"{name}{STD_SUFFIX}"] = sample_std(vals)
         rows.append(row)
     out = pd.DataFrame(rows, columns=cols)
     for c in cols[2:6]:

@@ -25,6 +25,7 @@ Conventions (shared by every table of the report: DIC, DLA, DocVQA):
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 from pathlib import Path
 from typing import Iterable, Literal, Mapping, Sequence
@@ -102,6 +103,19 @@ def _fmt_mean_std(mean, std, decimals: int) -> str:
     if _is_missing(std):
         return _fmt_number(mean, decimals)
     return f"{_fmt_number(mean, decimals)} ± {_fmt_number(std, decimals)}"
+
+
+def mean_or_nan(values: pd.Series) -> float:
+    """Mean of the non-missing values; NaN when there are none."""
+    v = values.dropna()
+    return float(v.mean()) if len(v) else math.nan
+
+
+def sample_std(values: pd.Series) -> float:
+    """Sample standard deviation (ddof=1) of the non-missing values; NaN with fewer than two (one seed has no
+    spread to report)."""
+    v = values.dropna()
+    return float(v.std(ddof=1)) if len(v) > 1 else math.nan
 
 
 def format_mean_std(values: Iterable[float], decimals: int = 3) -> str:
