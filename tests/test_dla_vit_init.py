@@ -97,7 +97,8 @@ def test_config_resolves_to_the_dic_run_and_its_input() -> None:
                                                                      "runs/rvl/none__ViT-T__random__s0/ce")
     with pytest.raises(ValueError, match="no classification run"):
         dic_run_input("ViT-B")
-    dla = {"recipes": {"resnet": {}, "vit": {}}, "methods": {}, "vit_init": {"ViT-B-FPN": "teachers/rvl/ViT-B"}}
+    dla = {"detectors": "embedded", "recipes": {"resnet": {}, "vit": {}}, "methods": {},
+           "vit_init": {"ViT-B-FPN": "teachers/rvl/ViT-B"}}
     cfg = job_config(copy.deepcopy(dla), "ViT-B-FPN", "supervised", dic_res="results/x/dic")
     assert cfg["vit_init"] == {"ViT-B-FPN": "results/x/dic/teachers/rvl/ViT-B"}
     # other roles' jobs do not depend on it (Snakemake re-trains only the initialised role)

@@ -93,7 +93,8 @@ def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None
     ``vit_init[role]`` (a classification run relative to ``results/<preset>/dic``, see :func:`dic_run_input`)
     becomes the run folder under `dic_res` (``results/<preset>/dic``; required then) that `train_dla` loads the
     role's ViT backbone from."""
-    family = "vit" if role.startswith("ViT") else "resnet"  # as the detector presets name them
+    # the recipe family of the role's detector, as train_dla reads it (`DetectorSpec.recipe_family`)
+    family = detector_spec(role, dla_cfg["detectors"], **dla_cfg.get("overrides", {}).get(role, {})).recipe_family
     # per-job keys (re-added below for this job only) and evaluation-only ones (`real_eval`: scoring on real
     # pages, `efficiency`, `predict_folders`), which re-train nothing
     per_job = ("recipes", "recipe_overrides", "methods", "overrides", "efficiency", "distill", "teachers", "students",
