@@ -132,6 +132,27 @@ def test_inits_per_student_and_imagenet_weights() -> None:
         check_config(cfg)
 
 
+def test_grid_block_inits_win_over_dic_inits() -> None:
+    from distildoc.config import dic_jobs
+
+    dic = {"datasets": ["rvl"], "seeds": [0, 1], "inits": {"R50": ["imagenet"]},
+           "grid": [{"teacher": "R101", "students": ["R50"], "methods": ["ce_kd", "mse", "nkd"]},
+                    {"teacher": "R101", "students": ["R50"], "inits": ["random"], "methods": ["mse"]},
+                    {"teacher": "ViT-B", "students": ["R50"], "methods": ["mse"]}]}
+    jobs = dic_jobs(dic)
+    # 3 teacher cells + 2 supervised cells, each at 2 seeds; the random cell runs only its block's method
+    assert sorted(jobs) == sorted([(d, t, "R50", i, s) for s in (0, 1) for d, t, i in (
+        ("rvl", "R101", "imagenet"), ("rvl", "R101", "random"), ("rvl", "ViT-B", "imagenet"),
+        ("rvl", "none", "imagenet"), ("rvl", "none", "random"))])
+    assert jobs[("rvl", "R101", "R50", "imagenet", 1)] == ["ce_kd", "mse", "nkd"]
+    assert jobs[("rvl", "R101", "R50", "random", 0)] == ["mse"]
+    assert jobs[("rvl", "none", "R50", "random", 0)] == ["ce"]
+    cfg = _preset()
+    cfg["dic"]["grid"] = [{**cfg["dic"]["grid"][0], "inits": ["imagenet"]}]  # ViT-B -> ViT-S, ViT-T
+    with pytest.raises(ConfigError, match=r"dic\.grid\[0\]\.inits: imagenet, but the embedded ViT-S, ViT-T"):
+        check_config(cfg)
+
+
 def test_embedded_imagenet_roles_match_the_registry() -> None:
     from distildoc.config_checks import EMBEDDED_IMAGENET
     from distildoc.models.registry import EMBEDDED_ARCHS

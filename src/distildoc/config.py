@@ -78,7 +78,25 @@ def dic_seeds(dic_cfg: dict[str, Any], dataset: str) -> list[int]:
     return list(seeds if isinstance(seeds, list) else seeds[dataset])
 
 
-def dic_inits(dic_cfg: dict[str, Any], student: str) -> list[str]:
-    """`dic.inits`: one list for every student role, or a list per student role."""
-    inits = dic_cfg["inits"]
+def dic_inits(dic_cfg: dict[str, Any], student: str, block: dict[str, Any] | None = None) -> list[str]:
+    """`dic.inits`: one list for every student role, or a list per student role. A grid block's own
+    ``inits`` (e.g. ``{teacher: R101, students: [R50], inits: [random], methods: [ce_kd, mse]}``) wins for
+    that block's students, so a cell can run fewer methods at one init than at another."""
+    inits = (block or {}).get("inits", dic_cfg["inits"])
     return list(inits if isinstance(inits, list) else inits[student])
+
+
+def dic_jobs(dic_cfg: dict[str, Any]) -> dict[tuple[str, str, str, str, int], list[str]]:
+    """The classification student jobs of a preset: (dataset, teacher or ``'none'``, student, init, seed) ->
+    the methods that job trains, in grid order. ``'none'`` is the supervised ``ce`` student, one per
+    (dataset, student, init, seed) that any grid block distils into."""
+    jobs: dict[tuple[str, str, str, str, int], list[str]] = {}
+    for ds in dic_cfg["datasets"]:
+        for block in dic_cfg["grid"]:
+            for st in block["students"]:
+                for init in dic_inits(dic_cfg, st, block):
+                    for seed in dic_seeds(dic_cfg, ds):
+                        methods = jobs.setdefault((ds, block["teacher"], st, init, seed), [])
+                        methods.extend(m for m in block["methods"] if m not in methods)
+                        jobs[(ds, "none", st, init, seed)] = ["ce"]
+    return jobs

@@ -58,8 +58,14 @@ def _dic_problems(dic: dict) -> list[str]:
                     problems.append(f"{where}.methods: simkd_identity (no projector) needs equal last-map channels, "
                                     f"but teacher {t} has {channels.get(t)} and student {s} has {channels.get(s)} "
                                     f"(dic.archs: {dic['archs']}); use simkd_cnn for this pair")
+    for i, block in enumerate(dic.get("grid", [])):
+        no_weights = [s for s in block.get("students", []) if s not in EMBEDDED_IMAGENET]
+        if dic.get("archs") == "embedded" and "imagenet" in block.get("inits", []) and no_weights:
+            problems.append(f"dic.grid[{i}].inits: imagenet, but the embedded {', '.join(no_weights)} have no "
+                            f"ImageNet weights (only {', '.join(EMBEDDED_IMAGENET)}); use random")
     inits = dic.get("inits")
-    students = sorted({s for b in dic.get("grid", []) for s in b.get("students", [])})
+    # students whose every block names its own inits need no dic.inits entry
+    students = sorted({s for b in dic.get("grid", []) if "inits" not in b for s in b.get("students", [])})
     if isinstance(inits, dict):
         missing = [s for s in students if s not in inits]
         if missing:

@@ -1,6 +1,6 @@
 # Configuration-derived paths and input functions of the classification stage (rules in dic.smk).
 
-from distildoc.config import dic_inits, dic_seeds
+from distildoc.config import dic_jobs
 
 DIC = CFG["dic"]
 DIC_RES = f"{RES}/dic"
@@ -42,20 +42,7 @@ def tensor_path(name):
     return f"{DIC_RES}/tensors/{name}_{SIZE}.pt"
 
 
-def dic_students():
-    """(dataset, teacher or 'none', student, init, seed) -> list of methods; 'none' = supervised CE."""
-    jobs = {}
-    for ds in DIC["datasets"]:
-        for block in DIC["grid"]:
-            for st in block["students"]:
-                for init in dic_inits(DIC, st):
-                    for seed in dic_seeds(DIC, ds):
-                        jobs.setdefault((ds, block["teacher"], st, init, seed), []).extend(block["methods"])
-                        jobs[(ds, "none", st, init, seed)] = ["ce"]
-    return jobs
-
-
-DIC_JOBS = dic_students()
+DIC_JOBS = dic_jobs(DIC)
 
 
 def pair_dir(ds, teacher, student, init, seed):
