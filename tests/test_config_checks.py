@@ -30,7 +30,7 @@ def test_shipped_presets_pass(name: str) -> None:
 
 def test_registries_are_read_without_importing_torch() -> None:
     assert {"ce", "ce_kd", "nkd", "simkd_identity", "fitnet"} <= registered_methods()
-    assert registered_methods(detection=True) == {"simkd_fpn", "reviewkd"}
+    assert registered_methods(detection=True) == {"simkd_fpn", "reviewkd", "pkd"}
 
 
 def test_simkd_identity_on_mismatched_channels() -> None:

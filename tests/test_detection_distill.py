@@ -60,10 +60,10 @@ def _pair(student_role="R50-FPN", teacher_role="R101-FPN"):
 
 
 def test_registry_is_separate():
-    assert available_methods() == ["reviewkd", "simkd_fpn"]
+    assert available_methods() == ["pkd", "reviewkd", "simkd_fpn"]
     assert get_method("simkd_fpn") is SimKDFPN and get_method("reviewkd") is ReviewKDDet
     assert not {"simkd_fpn", "reviewkd"} & set(classification_methods())
-    with pytest.raises(KeyError, match="allowed: reviewkd, simkd_fpn"):
+    with pytest.raises(KeyError, match="allowed: pkd, reviewkd, simkd_fpn"):
         get_method("fitnet")
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # starts torchrun process groups
+
 HERE = Path(__file__).resolve()
 LOGIT_ATOL = 1e-3
 

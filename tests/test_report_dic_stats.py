@@ -18,6 +18,7 @@ from distildoc.report.dic_stats import (
     interval_summary,
     kd_vs_supervised,
     knowledge_gap,
+    extended_rows,
     write_interval_tables,
 )
 
@@ -127,7 +128,7 @@ def test_interval_tables_and_summary(runs: pd.DataFrame, tmp_path: Path) -> None
     kd = kd_vs_supervised(runs, root=runs.attrs["root"], n_resamples=300)
     gap = knowledge_gap(runs, kd, root=runs.attrs["root"], n_resamples=300)
     paths = write_interval_tables(kd, gap, tmp_path / "tables")
-    assert sorted(p.name for p in paths) == sorted(f"{s}.{e}" for s in ("kd_vs_supervised", "knowledge_gap")
+    assert sorted(p.name for p in paths) == sorted(f"{s}.{e}" for s in ("kd_vs_supervised", "knowledge_gap", "extended")
                                                   for e in ("csv", "md", "tex"))
     md = (tmp_path / "tables" / "kd_vs_supervised.md").read_text()
     assert ("| Dataset | Init | Teacher | Student | Method | ACC (KD) | ACC (CE) | n seeds (KD/CE) | ΔACC "
@@ -141,6 +142,8 @@ def test_interval_tables_and_summary(runs: pd.DataFrame, tmp_path: Path) -> None
     gmd = (tmp_path / "tables" / "knowledge_gap.md").read_text()
     assert "| ACC teacher | ACC CE | best KD | ACC best KD | gap | fraction closed | 95% CI (pages) |" in gmd
     assert "| 0.900 | 0.500 ± 0.025 | FitNet [middle] | 0.850 | 0.400 | 0.875 |" in gmd
+    # the paper's methods on a within-family pair: nothing in the extended table (its header only)
+    assert not extended_rows(kd).shape[0]
     summary = interval_summary(kd, gap)
     cell = summary["rvl"]["random"]
     assert cell["kd_vs_supervised"]["verdicts"] == {"agrees": 2, "disagrees": 1, "inconclusive": 1, "n/a": 0}
@@ -210,3 +213,13 @@ def test_table15_intervals_for_the_claims(tmp_path: Path) -> None:
     # DistilDoc's ECE (equal-mass bins, upper-edge proxy) of a constant confidence is about 1 - accuracy: the more
     # accurate feature-based runs here are the better calibrated ones, clearly: the claim disagrees
     assert ece["estimate"] > 0.3 and ece["low"] > 0 and ece["verdict"] == "disagrees"
+
+
+def test_extended_rows_are_new_methods_and_cross_architecture_pairs() -> None:
+    kd = pd.DataFrame({"teacher": ["ViT-B", "ViT-B", "R101", "R101", "R101", "DiT-B"],
+                       "student": ["ViT-T", "R50", "R50", "R50", "ViT-T", "ViT-S"],
+                       "method": ["ce_kd", "mse", "dkd", "mse", "ce_kd", "dist"]})
+    ext = extended_rows(kd)
+    # ViT-B -> R50 and R101 -> ViT-T cross families; DKD and DIST are beyond the paper; the rest are not
+    assert list(zip(ext["teacher"], ext["student"], ext["method"])) == [
+        ("ViT-B", "R50", "mse"), ("R101", "R50", "dkd"), ("R101", "ViT-T", "ce_kd"), ("DiT-B", "ViT-S", "dist")]

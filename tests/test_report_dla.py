@@ -42,3 +42,14 @@ def test_a_model_missing_from_the_efficiency_file_is_named(tmp_path: Path) -> No
     (tmp_path / "eff.json").write_text(json.dumps({"models": {"other": {}}}))
     with pytest.raises(ValueError, match="none__R50-FPN__supervised"):
         load_dla_runs(paths, tmp_path / "eff.json")
+
+
+def test_methods_beyond_the_paper_follow_its_rows_marked(tmp_path: Path) -> None:
+    paths = [_metrics(tmp_path, "R101-FPN__R50-FPN__pkd", 41.0), _metrics(tmp_path, "none__R50-FPN__supervised", 40.0)]
+    eff = {"models": {Path(p).parent.name: {"params_M": 1.0, "gflops": 2.0, "images_per_second": 3.0} for p in paths}}
+    (tmp_path / "eff.json").write_text(json.dumps(eff))
+    t = table3(load_dla_runs(paths, tmp_path / "eff.json"))
+    # the paper's eight rows first, then PKD (marked †, not in the paper)
+    assert len(t) == 9 and t.iloc[:8]["Method"].str.endswith("†").sum() == 0
+    last = t.iloc[8]
+    assert (last["Teacher"], last["Student"], last["Method"], last["mAP"]) == ("R101", "R50", "PKD †", 41.0)

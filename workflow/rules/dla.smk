@@ -5,7 +5,7 @@
 
 wildcard_constraints:
     dla_role="R101-FPN|R50-FPN|ViT-B-FPN|ViT-T-FPN",
-    dla_method="supervised|simkd_fpn|reviewkd",
+    dla_method="supervised|simkd_fpn|reviewkd|pkd",
     dla_teacher="R101-FPN|ViT-B-FPN|none",
 
 

@@ -8,22 +8,25 @@ Importing this package registers every method::
     logits = method.predict(student_outputs)
 """
 
-from . import ce, ce_distildoc, ce_kd, fitnet, mse, nkd, simkd  # noqa: F401  (registration)
+from . import ce, ce_distildoc, ce_kd, dist, dkd, fitnet, mse, nkd, simkd  # noqa: F401  (registration)
 from .base import OUTPUT_FIELDS, DistillMethod, ModelDims, ModelOutputs, require_output, tokens_to_map
 from .ce import CrossEntropy
 from .ce_distildoc import CEDistilDoc
-from .ce_kd import CEKD
+from .ce_kd import CEKD, CEKDLogitStd
+from .dist import DIST
+from .dkd import DKD
 from .fitnet import ConvReg, FitNet
-from .losses import feature_mse, hcl_loss, kd_kl, logit_mse, nkd_loss
+from .losses import dist_loss, dkd_loss, feature_mse, hcl_loss, kd_kl, logit_mse, logit_standardize, nkd_loss
 from .mse import LogitMSE
-from .nkd import NKD
+from .nkd import NKD, NKDLogitStd
 from .registry import available_methods, build_method, get_method, register_method
 from .simkd import SimKDClsMLP, SimKDCNN, SimKDIdentity
 
 __all__ = [
     "OUTPUT_FIELDS", "DistillMethod", "ModelDims", "ModelOutputs", "require_output", "tokens_to_map",
     "available_methods", "build_method", "get_method", "register_method",
-    "kd_kl", "logit_mse", "feature_mse", "nkd_loss", "hcl_loss",
-    "CrossEntropy", "CEDistilDoc", "CEKD", "LogitMSE", "NKD", "ConvReg", "FitNet",
+    "kd_kl", "logit_mse", "feature_mse", "nkd_loss", "hcl_loss", "logit_standardize", "dist_loss", "dkd_loss",
+    "CrossEntropy", "CEDistilDoc", "CEKD", "CEKDLogitStd", "DIST", "DKD", "LogitMSE", "NKD", "NKDLogitStd",
+    "ConvReg", "FitNet",
     "SimKDClsMLP", "SimKDCNN", "SimKDIdentity",
 ]

@@ -4,7 +4,8 @@
 * :class:`ModelDims`    -- the sizes a method needs to build its trainable extra modules.
 * :class:`DistillMethod` -- the abstract method: ``forward`` returns named losses plus ``"loss"``,
   ``predict`` maps *student-only* outputs to logits (so a trained method works at inference
-  without a teacher), ``needs`` names the teacher outputs it reads (used by a teacher-output cache).
+  without a teacher), ``needs`` names the teacher outputs it reads (used by a teacher-output cache),
+  ``on_epoch_start`` lets a method follow the training progress (a no-op by default).
 
 Trainable extras (regressors, projectors) are sub-modules of the method, so an optimiser built on
 ``list(student.parameters()) + list(method.parameters())`` trains them. Frozen parts (SimKD's reused
@@ -177,6 +178,12 @@ class DistillMethod(nn.Module, abc.ABC):
     ) -> tuple[dict[str, Tensor], Tensor]:
         """Losses and predictions in one go (methods with projectors reuse the projection)."""
         return self(student, teacher, labels), self.predict(student)
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Called by the training loop at the start of every epoch (``epoch`` counts from 0 of ``epochs``),
+        also for the epoch a run resumes in. Default: nothing. Methods whose loss follows a schedule (DKD's
+        warm-up) set it here from ``(epoch, epochs)`` alone, so a resumed run gets the same value."""
+        return None
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The method's own parameters that need gradients (projectors/regressors)."""

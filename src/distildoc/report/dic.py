@@ -7,16 +7,21 @@ Run JSON schema (one ``metrics.json`` per run folder, written by `distildoc.trai
      "teacher": "ViT-B" | "DiT-B" | "R101" | null,   # null: the supervised CE student (no teacher)
      "student": "ViT-S" | "ViT-T" | "R50" | null,    # null for teacher runs
      "method": "supervised" (teachers) | "ce" | "ce_distildoc" | "ce_kd" | "nkd" | "mse" | "fitnet"
-               | "simkd_cls_mlp" | "simkd_cnn" | "simkd_identity",
+               | "simkd_cls_mlp" | "simkd_cnn" | "simkd_identity"
+               | "ce_kd_ls" | "nkd_ls" | "dist" | "dkd",   # not in the paper (issue 14)
      "init": str,                            # "random", or the pretrained init's name ("imagenet", "pretrained")
      "seed": int,
-     "splits": {"test": {"accuracy", "ece", "aurc", "nll", "brier": float, "n": int, "skipped_inputs": [...]},
+     "splits": {"test": {"accuracy", "ece", "aurc", "nll", "brier": float, "n": int, "skipped_inputs": [...],
+                         "ece_ts", "aurc_ts", "nll_ts", "brier_ts": float},   # after temperature scaling
                 "rvl_n": {...}},            # RVL-CDIP-N (covariate shift): rvl runs only
+     "calibration": {"temperature": float, "fitted_on": "val", "n_val": int,   # distildoc.evaluate.calibration
+                     "nll_val", "nll_val_ts": float},
      "runtime": {"train_seconds", "examples_per_second": float, "epochs", "best_epoch": int},
      "params": int, "hparams": {...}}
 
 Required: everything up to ``splits`` (each split with the five metrics and ``n``); ``runtime``,
-``params``, ``hparams`` and ``skipped_inputs`` may be absent.
+``params``, ``hparams``, ``skipped_inputs``, ``calibration`` and the ``_ts`` metrics may be absent (runs from before
+post-hoc temperature scaling: NaN in their columns).
 
 Layout rules (the paper's):
 
@@ -60,14 +65,18 @@ RANDOM_INIT = "random"
 #: preferred names of the pretrained init, in order (any other non-random name is accepted too)
 PRETRAINED_INITS = ("imagenet", "pretrained")
 SPLIT_METRICS = ("accuracy", "ece", "aurc", "nll", "brier")
+#: the split metrics after post-hoc temperature scaling (optional; accuracy is unchanged by it)
+TS_METRICS = ("ece_ts", "aurc_ts", "nll_ts", "brier_ts")
 KNOWN_METHODS = ("supervised", "ce", "ce_distildoc", "ce_kd", "nkd", "mse", "fitnet", "simkd_cls_mlp",
-                 "simkd_cnn", "simkd_identity")
+                 "simkd_cnn", "simkd_identity", "ce_kd_ls", "nkd_ls", "dist", "dkd")
 KD_METHODS = frozenset(KNOWN_METHODS) - {"supervised", "ce"}
-HPARAM_COLUMNS = ("tau", "alpha", "gamma")
+#: methods beyond the paper (listed in the "extended" table, not in the paper's)
+EXTENSION_METHODS = ("ce_kd_ls", "nkd_ls", "dist", "dkd")
+HPARAM_COLUMNS = ("tau", "alpha", "gamma", "beta")
 
 RUN_COLUMNS = ["path", "dataset", "role", "teacher", "student", "method", "init", "seed", "split",
-               *SPLIT_METRICS, "n", "n_skipped", "train_seconds", "examples_per_second", "epochs",
-               "best_epoch", "params", *HPARAM_COLUMNS, "hparams", "arch"]
+               *SPLIT_METRICS, *TS_METRICS, "temperature", "n", "n_skipped", "train_seconds", "examples_per_second",
+               "epochs", "best_epoch", "params", *HPARAM_COLUMNS, "hparams", "arch"]
 
 # display name -> run metric
 METRIC_COLUMNS = {"ACC": "accuracy", "ECE": "ece", "AURC": "aurc"}
@@ -90,12 +99,16 @@ TOBACCO_BLOCKS = {"R101": (("R50",), TOBACCO_RESNET_METHODS),
                   "DiT-B": (VIT_STUDENTS, TOBACCO_VIT_METHODS)}
 
 DEFAULT_HPARAMS = {"ce_distildoc": {"tau": 1.0, "alpha": 0.5}, "ce_kd": {"tau": 2.5, "alpha": 0.5},
-                   "nkd": {"tau": 1.0, "gamma": 1.5}}
+                   "nkd": {"tau": 1.0, "gamma": 1.5},
+                   # not in the paper: the constructors' defaults (distildoc.distill.ce_kd / nkd / dist / dkd)
+                   "ce_kd_ls": {"tau": 2.0, "alpha": 1.0, "beta": 9.0}, "nkd_ls": {"tau": 1.0, "gamma": 1.5},
+                   "dist": {"tau": 1.0, "beta": 1.0, "gamma": 1.0}, "dkd": {"tau": 4.0, "alpha": 1.0, "beta": 8.0}}
 _RVL_NAMES = {"supervised": "Teacher", "ce": "CE", "mse": "MSE", "simkd_cls_mlp": "SimKD [CLS+MLP]",
               "simkd_cnn": "SimKD [CNN]", "simkd_identity": "SimKD [∅ projector]", "fitnet": "FitNet [middle]"}
 _TOBACCO_NAMES = {"supervised": "Teacher", "ce": "CE", "ce_kd": "CE+KD", "nkd": "NKD", "mse": "MSE",
                   "simkd_cls_mlp": "SimKD [CLS+MLP]", "simkd_cnn": "SimKD [CNN]", "simkd_identity": "SimKD [∅]",
-                  "fitnet": "FitNet", "ce_distildoc": "CE [DistilDoc code]"}
+                  "fitnet": "FitNet", "ce_distildoc": "CE [DistilDoc code]", "ce_kd_ls": "CE+KD+LS",
+                  "nkd_ls": "NKD+LS", "dist": "DIST", "dkd": "DKD"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,8 +162,12 @@ def _validate(run, path: Path) -> None:
         if miss:
             bad(f"splits.{name} is missing key(s) {miss}")
         wrong = [k for k in (*SPLIT_METRICS, "n") if not _is_number(m[k])]
+        wrong += [k for k in TS_METRICS if k in m and not _is_number(m[k])]
         if wrong:
             bad(f"splits.{name}: {wrong} must be numbers")
+    cal = run.get("calibration")
+    if cal is not None and not (isinstance(cal, dict) and _is_number(cal.get("temperature"))):
+        bad("calibration must be an object with a numeric temperature")
     for key in ("runtime", "hparams"):
         if key in run and run[key] is not None and not isinstance(run[key], dict):
             bad(f"{key} must be an object")
@@ -159,8 +176,9 @@ def _validate(run, path: Path) -> None:
 
 
 def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per (run, split) with the split's metrics, the run's identity, runtime and the KD
-    hyper-parameters (τ, α, γ as columns; all of ``hparams`` as a JSON string).
+    """One row per (run, split) with the split's metrics (with the ``_ts`` ones after temperature scaling and the
+    run's ``temperature``; NaN for runs without them), the run's identity, runtime and the KD
+    hyper-parameters (τ, α, γ, β as columns; all of ``hparams`` as a JSON string).
 
     Malformed JSON, missing keys or wrong values raise ValueError naming the file; the same run
     (dataset, role, teacher, student, method, init, seed) given twice raises naming both files.
@@ -177,10 +195,12 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
         seen[ident] = path
         runtime = run.get("runtime") or {}
         hparams = run.get("hparams") or {}
+        temperature = _num((run.get("calibration") or {}).get("temperature"))
         for split, m in run["splits"].items():
             row = {"path": str(path), **{k: run[k] for k in ("dataset", "role", "teacher", "student", "method",
                                                             "init", "seed")},
-                   "split": split, **{k: _num(m[k]) for k in SPLIT_METRICS}, "n": m["n"],
+                   "split": split, **{k: _num(m[k]) for k in SPLIT_METRICS},
+                   **{k: _num(m.get(k)) for k in TS_METRICS}, "temperature": temperature, "n": m["n"],
                    "n_skipped": len(m.get("skipped_inputs") or []),
                    **{k: runtime.get(k) for k in ("train_seconds", "examples_per_second", "epochs", "best_epoch")},
                    "params": run.get("params"),
@@ -190,7 +210,7 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
                    "arch": run.get("arch")}
             rows.append(row)
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for col in (*SPLIT_METRICS, "train_seconds", "examples_per_second", *HPARAM_COLUMNS):
+    for col in (*SPLIT_METRICS, *TS_METRICS, "temperature", "train_seconds", "examples_per_second", *HPARAM_COLUMNS):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     for col in ("seed", "n", "n_skipped", "epochs", "best_epoch", "params"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
@@ -208,7 +228,8 @@ def _g(x: float) -> str:
 
 
 def method_label(method: str, hparams: dict | None = None, style: str = "rvl") -> str:
-    """The paper's name for a method; τ/α/γ come from `hparams` when given (else the paper's values).
+    """The paper's name for a method; τ/α/γ/β come from `hparams` when given (else the paper's values; for the
+    methods not in the paper, ``ce_kd_ls``, ``nkd_ls``, ``dist``, ``dkd``, their constructors' defaults).
 
     style "rvl": Tables 6, 9, 15, 18, 19 ("Vanilla [τ=2.5, α=0.5]"); "tobacco": Tables 10-12 ("CE+KD").
     """
@@ -223,23 +244,33 @@ def method_label(method: str, hparams: dict | None = None, style: str = "rvl") -
     if method == "ce_distildoc":
         return f"CE [DistilDoc code: KD τ={_g(hp['tau'])}, α={_g(hp['alpha'])}]"
     if method == "ce_kd":
-        return f"Vanilla [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}]"
-    if method == "nkd":
-        return f"NKD [τ={_g(hp['tau'])}, γ={_g(hp['gamma'])}]"
+        beta = (hparams or {}).get("beta")  # the KD weight when it is not 1 − α (not in the paper)
+        given = isinstance(beta, numbers.Real) and not isinstance(beta, bool) and not math.isnan(beta)
+        extra = f", β={_g(float(beta))}" if given else ""
+        return f"Vanilla [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}{extra}]"
+    if method == "ce_kd_ls":
+        return f"Vanilla + LS [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}, β={_g(hp['beta'])}]"
+    if method in ("nkd", "nkd_ls"):
+        return f"NKD{' + LS' if method == 'nkd_ls' else ''} [τ={_g(hp['tau'])}, γ={_g(hp['gamma'])}]"
+    if method == "dist":
+        return f"DIST [τ={_g(hp['tau'])}, β={_g(hp['beta'])}, γ={_g(hp['gamma'])}]"
+    if method == "dkd":
+        return f"DKD [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}, β={_g(hp['beta'])}]"
     return _RVL_NAMES.get(method, method)
 
 
 def _hparams_of(rows: pd.DataFrame) -> dict:
-    """The runs' τ/α/γ (the most common combination; a warning if the runs disagree)."""
+    """The runs' τ/α/γ/β (the most common combination; a warning if the runs disagree)."""
     if rows.empty:
         return {}
+    cols = [c for c in HPARAM_COLUMNS if c in rows]  # frames read from older runs.csv lack newer columns
     combos = Counter(tuple(None if pd.isna(v) else float(v) for v in r)
-                     for r in rows[list(HPARAM_COLUMNS)].itertuples(index=False))
+                     for r in rows[cols].itertuples(index=False))
     if len(combos) > 1:
         log.warning("runs of %s disagree on hyper-parameters %s; naming the method after the most common",
                     sorted(set(rows["method"])), dict(combos))
     best = combos.most_common(1)[0][0]
-    return {k: v for k, v in zip(HPARAM_COLUMNS, best) if v is not None}
+    return {k: v for k, v in zip(cols, best) if v is not None}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -46,7 +46,18 @@ from ..evaluate.stats import (
     paired_bootstrap_accuracy,
     welch_interval,
 )
-from .dic import DATASETS, TABLE15_METHODS, _hparams_of, _is, method_label, student_runs, teacher_runs
+from .dic import (
+    DATASETS,
+    EXTENSION_METHODS,
+    TABLE15_METHODS,
+    VIT_STUDENTS,
+    VIT_TEACHERS,
+    _hparams_of,
+    _is,
+    method_label,
+    student_runs,
+    teacher_runs,
+)
 from .tables import format_interval, mean_or_nan, sample_std, write_table
 
 log = logging.getLogger(__name__)
@@ -309,9 +320,24 @@ def gap_display(gap: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _family(role: str) -> str:
+    return "vit" if role in VIT_TEACHERS or role in VIT_STUDENTS else "cnn"
+
+
+def extended_rows(kd: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`kd_vs_supervised` that go beyond the paper: the methods of
+    :data:`~distildoc.report.dic.EXTENSION_METHODS` (logit standardisation, DIST, DKD) on any pair, and every method
+    on a cross-architecture pair (a ViT / DiT teacher with a CNN student or a CNN teacher with a ViT student)."""
+    if kd.empty:
+        return kd
+    cross = [_family(t) != _family(s) for t, s in zip(kd["teacher"], kd["student"])]
+    return kd[kd["method"].isin(EXTENSION_METHODS) | pd.Series(cross, index=kd.index)].reset_index(drop=True)
+
+
 def write_interval_tables(kd: pd.DataFrame, gap: pd.DataFrame, out_dir: str | Path,
                           decimals: int = 3) -> list[Path]:
-    """``kd_vs_supervised.{csv,md,tex}`` and ``knowledge_gap.{csv,md,tex}`` under `out_dir` (the CSVs are the
+    """``kd_vs_supervised.{csv,md,tex}``, ``knowledge_gap.{csv,md,tex}`` and ``extended.{csv,md,tex}`` (the rows
+    of :func:`extended_rows`) under `out_dir` (the CSVs are the
     Markdown views; the full numeric frames are ``metrics/dic_kd_vs_supervised.csv`` / ``dic_knowledge_gap.csv``)."""
     out_dir = Path(out_dir)
     written: list[Path] = []
@@ -330,6 +356,13 @@ def write_interval_tables(kd: pd.DataFrame, gap: pd.DataFrame, out_dir: str | Pa
                "best method is chosen on the same pages, so the fraction is optimistic). – : no gap or no runs.")
     paths = write_table(gap_display(gap), out_dir / "knowledge_gap", caption, "tab:dic_knowledge_gap",
                         decimals=decimals, labels=GAP_LABELS)
+    written += list(paths.values())
+    ext = extended_rows(kd)
+    caption = ("Extended (beyond the paper): logit-standardised KD / NKD (Sun et al. 2024), DIST (Huang et al. 2022), "
+               "DKD (Zhao et al. 2022) on any pair, and every method on a cross-architecture pair (ViT / DiT teacher -> "
+               "CNN student, CNN teacher -> ViT student); columns as in the KD-vs-supervised table.")
+    paths = write_table(kd_display(ext), out_dir / "extended", caption, "tab:dic_extended", decimals=decimals,
+                        midrule_on="teacher", labels=KD_LABELS)
     written += list(paths.values())
     return written
 

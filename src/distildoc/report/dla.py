@@ -13,7 +13,10 @@ from .tables import write_table
 log = logging.getLogger(__name__)
 
 ROLE_NAMES = {"R101-FPN": "R101", "R50-FPN": "R50", "ViT-B-FPN": "ViT-B", "ViT-T-FPN": "ViT-T"}
-METHOD_NAMES = {"supervised": "Supervised", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD"}
+METHOD_NAMES = {"supervised": "Supervised", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD", "pkd": "PKD"}
+#: layout methods beyond the paper: their rows follow the paper's, marked with EXTENSION_MARK
+EXTENSION_METHODS = ("pkd",)
+EXTENSION_MARK = " †"
 TEACHERS = ("ViT-B-FPN", "R101-FPN")
 #: the paper's row order
 ROW_ORDER = [("none", "ViT-B-FPN", "supervised"), ("none", "R101-FPN", "supervised"),
@@ -86,11 +89,16 @@ def table3(df: pd.DataFrame) -> pd.DataFrame:
     ``mAP_publaynet`` values, :data:`PUBLAYNET_COLUMN` (the real-page evaluation, not in the paper)."""
     real = "mAP_publaynet" in df.columns and df["mAP_publaynet"].notna().any()
     out = []
-    for teacher, role, method in ROW_ORDER:
+    # the paper's rows, then the rows of methods beyond the paper that this run has (e.g. PKD)
+    extra = [] if df.empty else sorted(
+        {(r.teacher, r.role, r.method) for r in df.itertuples() if r.method in EXTENSION_METHODS} - set(ROW_ORDER),
+        key=lambda k: (EXTENSION_METHODS.index(k[2]), k[0], k[1]))
+    for teacher, role, method in ROW_ORDER + extra:
         hit = df[(df.teacher == teacher) & (df.role == role) & (df.method == method)]
         is_teacher = teacher == "none" and role in TEACHERS
+        name = METHOD_NAMES[method] + (EXTENSION_MARK if method in EXTENSION_METHODS else "")
         row = {"Teacher": ROLE_NAMES[role] if is_teacher else ROLE_NAMES.get(teacher, "–"),
-               "Student": "–" if is_teacher else ROLE_NAMES[role], "Method": METHOD_NAMES[method]}
+               "Student": "–" if is_teacher else ROLE_NAMES[role], "Method": name}
         if hit.empty:
             row.update({"mAP": float("nan"), "FLOPs (G)": float("nan"), "Params (M)": float("nan"),
                         "Im/s": float("nan"), "distilled": method != "supervised"})
@@ -115,6 +123,8 @@ def write_dla_tables(df: pd.DataFrame, out_dir: str | Path, dataset: str = "the 
                "FLOPs of one page at the detector's input size (2 FLOPs per multiply-add), parameters, images/s "
                "on this machine. Bold: best distilled student per column.")
     bold = {"mAP": "max", "FLOPs (G)": "min", "Params (M)": "min", "Im/s": "max"}
+    if t3["Method"].str.endswith(EXTENSION_MARK).any():
+        caption += f"{EXTENSION_MARK.strip()}: a method beyond the paper (PKD, Cao et al. 2022)."
     if PUBLAYNET_COLUMN in t3.columns:
         caption += (f" {PUBLAYNET_COLUMN}: bbox mAP of the same models on real PubLayNet pages, DocLayNet classes "
                     "mapped to PubLayNet's 5 and list items merged into lists (not in the paper).")

@@ -43,7 +43,8 @@ PROMPT_TITLES: dict[str, str] = {"plain": "Plain", "space": "Space", "task": "Ta
 DLA_ORDER: tuple[str, ...] = (DLA_NONE, "none__ViT-B-FPN__supervised", "none__R101-FPN__supervised",
                               "none__ViT-T-FPN__supervised", "none__R50-FPN__supervised",
                               "R101-FPN__R50-FPN__simkd_fpn", "R101-FPN__R50-FPN__reviewkd",
-                              "ViT-B-FPN__ViT-T-FPN__simkd_fpn", "ViT-B-FPN__ViT-T-FPN__reviewkd")
+                              "ViT-B-FPN__ViT-T-FPN__simkd_fpn", "ViT-B-FPN__ViT-T-FPN__reviewkd",
+                              "R101-FPN__R50-FPN__pkd", "ViT-B-FPN__ViT-T-FPN__pkd")
 
 
 def type_columns(slugs: Sequence[str]) -> list[str]:

@@ -45,8 +45,8 @@ METHOD_NAMES = {"supervised": "teacher", "ce": "CE", "ce_distildoc": "CE [Distil
                 "nkd": "NKD", "mse": "MSE", "fitnet": "FitNet", "simkd_cls_mlp": "SimKD [CLS+MLP]",
                 "simkd_cnn": "SimKD [CNN]", "simkd_identity": "SimKD [∅]"}
 METRICS = (("accuracy", "accuracy"), ("ece", "ECE"), ("aurc", "AURC"))
-DLA_MARKERS = {"supervised": "o", "simkd_fpn": "s", "reviewkd": "^"}
-DLA_METHOD_NAMES = {"supervised": "supervised", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD"}
+DLA_MARKERS = {"supervised": "o", "simkd_fpn": "s", "reviewkd": "^", "pkd": "D"}
+DLA_METHOD_NAMES = {"supervised": "supervised", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD", "pkd": "PKD"}
 PROMPT_NAMES = {"plain": "plain", "space": "space", "task": "task", "task_space": "task+space"}
 ROLE_SHORT = {"R101-FPN": "R101", "R50-FPN": "R50", "ViT-B-FPN": "ViT-B", "ViT-T-FPN": "ViT-T"}
 

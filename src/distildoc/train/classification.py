@@ -367,6 +367,7 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         method.train()
+        method.on_epoch_start(epoch, cfg.epochs)  # per-epoch schedules (DKD's warm-up), the resumed epoch too
         if order is None:  # a fresh epoch (not one resumed mid-way)
             order, skip, running = torch.randperm(len(train), generator=gen), 0, 0.0
         batches = list(order.split(cfg.batch_size))

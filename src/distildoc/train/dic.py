@@ -1,7 +1,8 @@
 """Document image classification jobs of the paper's grid: one teacher, one (teacher, student) pair.
 
 Each job writes run folders with `metrics.json` (schema in `distildoc.report.dic`), `logits_<split>.npz`
-(logits, labels, ids) and a self-contained artefact (`artefact.json`, `model.safetensors`,
+(logits, labels, ids; also ``logits_val.npz``, the validation split the run's post-hoc temperature is fitted on,
+`distildoc.evaluate.calibration`) and a self-contained artefact (`artefact.json`, `model.safetensors`,
 `method.safetensors`) that `distildoc.train.classification.load_classifier` rebuilds for inference.
 """
 
@@ -12,11 +13,13 @@ import shutil
 from dataclasses import asdict, fields as dataclass_fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data.tensors import TensorSplit
 from ..config import dic_seeds
 from ..distill import build_method
+from ..evaluate.calibration import calibration_record, temperature_scaled_metrics
 from ..models.classification import ModelSpec, build_model, count_parameters
 from ..models.registry import get_spec
 from ..utils import distributed as dist
@@ -68,15 +71,25 @@ def spec_init(spec: ModelSpec) -> str:
     return "imagenet" if has_imagenet_init(spec) else "random"
 
 
-def _evaluate(run_dir: Path, model, method, splits: dict[str, TensorSplit], eval_bs: int) -> dict:
+def _evaluate(run_dir: Path, model, method, splits: dict[str, TensorSplit], eval_bs: int,
+              val: TensorSplit) -> tuple[dict, dict]:
+    """(``splits`` of metrics.json, its ``calibration``): the final model's logits on `val` (``logits_val.npz``) fit
+    the temperature (distildoc.evaluate.calibration); each eval split gets its metrics and the ``_ts`` ones."""
+    val_logits = predict_logits(model, method, val, eval_bs) if len(val) else np.zeros((0, 0), np.float32)
+    if len(val):
+        write_logits(run_dir / "logits_val.npz", val_logits, val)
+    calibration = calibration_record(val_logits, val.labels.numpy())
     out = {}
     for name, split in splits.items():
         logits = predict_logits(model, method, split, eval_bs)
         write_logits(run_dir / f"logits_{name}.npz", logits, split)
         out[name] = split_metrics(logits, split)
-        log.info("%s %s: acc %.4f ece %.4f aurc %.4f", run_dir.name, name, out[name]["accuracy"], out[name]["ece"],
-                 out[name]["aurc"])
-    return out
+        out[name].update(temperature_scaled_metrics(logits, split.labels.numpy(), calibration["temperature"],
+                                                    accuracy=out[name]["accuracy"]))
+        log.info("%s %s: acc %.4f ece %.4f aurc %.4f (T=%.3f: ece %.4f aurc %.4f)", run_dir.name, name,
+                 out[name]["accuracy"], out[name]["ece"], out[name]["aurc"], calibration["temperature"],
+                 out[name]["ece_ts"], out[name]["aurc_ts"])
+    return out, calibration
 
 
 def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, train: TensorSplit,
@@ -110,10 +123,11 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     if not dist.is_main_process():
         return {}
     save_classifier(run_dir, model, method, "ce", ce_hparams, None, model.dims(), None)
+    splits, calibration = _evaluate(run_dir, model, method, eval_splits, cfg.eval_batch_size, val)
     metrics = {"dataset": dataset, "role": "teacher", "teacher": role, "student": None, "method": "supervised",
                "init": init, "seed": cfg.seed, "arch": spec.display_name,
                "weights": model.weights_provenance,
-               "splits": _evaluate(run_dir, model, method, eval_splits, cfg.eval_batch_size),
+               "splits": splits, "calibration": calibration,
                "runtime": runtime, "params": count_parameters(model), "hparams": dict(tcfg), "history": history}
     write_json(run_dir / "metrics.json", metrics)
     return metrics
@@ -194,10 +208,11 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
         if not dist.is_main_process():
             continue
         save_classifier(run_dir, model, method, method_key, hparams, teacher_spec, sdims, tdims)
+        splits, calibration = _evaluate(Path(run_dir), model, method, eval_splits, cfg.eval_batch_size, val)
         metrics = {"dataset": dataset, "role": "student", "teacher": teacher_role, "student": student_role,
                    "method": method_key, "init": init, "seed": seed, "weights": model.weights_provenance,
                    "arch": model.spec.display_name,
-                   "splits": _evaluate(Path(run_dir), model, method, eval_splits, cfg.eval_batch_size),
+                   "splits": splits, "calibration": calibration,
                    "runtime": {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
                                "epochs": cfg.epochs, "best_epoch": res.best_epoch},
                    "params": count_parameters(model), "hparams": hparams, "history": res.history,

@@ -1,6 +1,6 @@
 """Knowledge distillation for the Mask R-CNN layout detectors (DLA half of DistilDoc).
 
-Importing this package registers ``simkd_fpn`` and ``reviewkd`` in the *detection* registry
+Importing this package registers ``simkd_fpn``, ``reviewkd`` and ``pkd`` in the *detection* registry
 (:mod:`distildoc.distill.detection.registry`, separate from the classification registry)::
 
     from distildoc.distill.detection import build_method
@@ -9,7 +9,7 @@ Importing this package registers ``simkd_fpn`` and ``reviewkd`` in the *detectio
     losses = method(student, teacher, images, targets)             # {"simkd_p2", ..., "loss"}
 """
 
-from . import reviewkd, simkd_fpn  # noqa: F401  (registration)
+from . import pkd, reviewkd, simkd_fpn  # noqa: F401  (registration)
 from .registry import (
     DetectionDistillMethod,
     available_methods,
@@ -18,11 +18,12 @@ from .registry import (
     get_method,
     register_method,
 )
+from .pkd import PKDDet
 from .reviewkd import ABF, ReviewFusion, ReviewKDDet
 from .simkd_fpn import SimKDFPN, init_fpn_from_teacher, reuse_teacher_heads
 
 __all__ = [
     "DetectionDistillMethod", "available_methods", "build_method", "freeze_module", "get_method",
-    "register_method", "ABF", "ReviewFusion", "ReviewKDDet", "SimKDFPN", "init_fpn_from_teacher",
+    "register_method", "PKDDet", "ABF", "ReviewFusion", "ReviewKDDet", "SimKDFPN", "init_fpn_from_teacher",
     "reuse_teacher_heads",
 ]
