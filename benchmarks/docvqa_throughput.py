@@ -2,14 +2,23 @@
 
     python benchmarks/docvqa_throughput.py [--n 28] [--batch-sizes 1,4,8] [--threads 1,2]
         [--prompt-type task_space] [--postprocess first_line] [--max-new-tokens 100]
-        [--backends transformers,llama_cpp] [--dtype float32] [--json out.json]
+        [--decodings free,extractive] [--backends transformers,llama_cpp] [--dtype float32] [--json out.json]
 
 Builds the prompts from a freshly generated synthetic split (``rvl`` / ``val``, one page per class,
-seed 0: its DUE OCR with tool ``synthetic`` and its DocVQA JSON), then for every backend x threads x
+seed 0: its DUE OCR with tool ``synthetic`` and its DocVQA JSON), then for every backend x decoding x threads x
 batch size answers all N questions (cycling through the split when N exceeds its questions) after one
 warm-up call, and prints questions/s, prompt (prefill) tokens/s = prompt tokens processed per wall
 second, mean prompt and answer lengths, ANLS against the gold answers, and whether the answers equal
-those of the first configuration of the backend (batching must not change greedy answers).
+those of the first configuration of the backend and decoding (batching must not change greedy answers).
+
+Decodings (transformers backend): ``free`` (the paper's) and ``extractive`` (answers restricted to spans of
+the page's OCR words, :mod:`distildoc.docvqa.llm.extractive`). Each extractive run starts with an empty
+span-trie cache, so its time includes building the tries of its pages (``trie_seconds``: that cost alone,
+measured beforehand on the same prompts).
+
+A handful of prompts is enough to compare decodings::
+
+    python benchmarks/docvqa_throughput.py --n 8 --batch-sizes 8 --threads 1 --max-new-tokens 32
 
 Target: >= 1 question/s with batching and both cores on the synthetic QA set.
 
@@ -70,7 +79,7 @@ def make_reader(backend: str, args, threads: int | None = None):
 
     common = dict(max_new_tokens=args.max_new_tokens, postprocess=args.postprocess)
     if backend == "transformers":
-        return get_reader("smollm2", dtype=args.dtype, **common)
+        return get_reader("smollm2", dtype=args.dtype, max_span_words=args.max_span_words, **common)
     if backend == "llama_cpp":  # threads are fixed when the context is created; it loads in < 1 s
         return get_reader("llama_cpp", n_ctx=args.n_ctx, n_threads=threads, **common)
     raise SystemExit(f"unknown backend {backend!r}")
@@ -86,6 +95,9 @@ def main() -> None:
                     help="first_line also stops each answer at its first complete line")
     ap.add_argument("--max-new-tokens", type=int, default=100)
     ap.add_argument("--backends", default="transformers")
+    ap.add_argument("--decodings", default="free,extractive",
+                    help="transformers decodings to compare (free = the paper's; extractive = OCR-word spans)")
+    ap.add_argument("--max-span-words", type=int, default=12, help="longest extractive answer, in words")
     ap.add_argument("--dtype", default="float32", help="transformers weights/compute dtype")
     ap.add_argument("--n-ctx", type=int, default=4096, help="llama.cpp context")
     ap.add_argument("--json", type=Path, help="also write the rows here")
@@ -93,6 +105,8 @@ def main() -> None:
                     help="keep OpenMP's default (spinning) wait policy instead of OMP_WAIT_POLICY=PASSIVE")
     args = ap.parse_args()
 
+    from distildoc.docvqa.llm.base import span_words
+    from distildoc.docvqa.llm.extractive import anchor_of
     from distildoc.evaluate.anls import anls_score
 
     items, n_unique = build_prompts(args.prompt_type, args.n)
@@ -102,21 +116,34 @@ def main() -> None:
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     rows = []
-    for backend in args.backends.split(","):
+    for backend, decoding in [(b, d) for b in args.backends.split(",")
+                              for d in (args.decodings.split(",") if b == "transformers" else ["free"])]:
         reference = None
         reader = None
+        trie_seconds = None
         for threads in (int(t) for t in args.threads.split(",")):
             if reader is None or backend != "transformers":
                 t0 = time.perf_counter()
                 reader = make_reader(backend, args, threads)
-                print(f"\n[{backend}] loaded in {time.perf_counter() - t0:.1f} s"
+                print(f"\n[{backend}, {decoding} decoding] loaded in {time.perf_counter() - t0:.1f} s"
                       + (f" (dtype {args.dtype})" if backend == "transformers" else f" ({threads} threads)"))
+                if backend == "transformers":
+                    reader.decoding = decoding
+            if decoding == "extractive" and trie_seconds is None:
+                anchor = anchor_of(reader.render(prompts[0].text))
+                t0 = time.perf_counter()
+                for p in prompts:
+                    reader._tries.get(span_words(p), anchor, reader.max_span_words)
+                trie_seconds = time.perf_counter() - t0
+                print(f"  span tries of {len(reader._tries)} pages built in {trie_seconds:.2f} s")
             # llama-cpp-python generates one prompt at a time: batch size 1 only
             batch_sizes = [int(b) for b in args.batch_sizes.split(",")] if backend == "transformers" else [1]
             for batch in batch_sizes:
                 if backend == "transformers":
                     reader.num_threads, reader.batch_size = threads, batch
                 reader.generate(prompts[:1])  # warm-up
+                if decoding == "extractive":
+                    reader._tries.clear()  # the timed run builds its pages' tries, as a real run does
                 timer = PrefillTimer(reader.model) if backend == "transformers" else None
                 t0, c0 = time.perf_counter(), time.process_time()
                 results = reader.generate(prompts)
@@ -127,7 +154,7 @@ def main() -> None:
                 if reference is None:
                     reference = texts
                 row = {
-                    "backend": backend, "threads": threads, "batch": batch, "n": len(prompts),
+                    "backend": backend, "decoding": decoding, "threads": threads, "batch": batch, "n": len(prompts),
                     "seconds": round(dt, 2), "questions_per_s": round(len(prompts) / dt, 3),
                     # CPU seconds this process got (all threads): on a shared machine, questions per CPU
                     # second x cores estimates the throughput of an idle machine
@@ -143,18 +170,26 @@ def main() -> None:
                     "truncated": sum(r.truncated for r in results),
                     "anls": round(statistics.mean(anls_score(r.text, a) for r, (_, a) in zip(results, items)), 4),
                     "same_answers_as_first": texts == reference,
+                    "trie_seconds": round(trie_seconds, 3) if decoding == "extractive" else None,
+                    "finish_reasons": {k: sum(r.finish_reason == k for r in results) for k in ("stop", "eos", "length")},
                 }
                 rows.append(row)
                 prefill = (f"prefill {row['prefill_tokens_per_s']:.0f} tok/s ({100 * row['prefill_share']:.0f}% of "
                            f"the time), " if row["prefill_tokens_per_s"] else "")
-                print(f"  threads {threads} batch {batch}: {row['questions_per_s']:.2f} q/s, "
+                print(f"  {decoding} threads {threads} batch {batch}: {row['questions_per_s']:.2f} q/s, "
                       f"{row['prompt_tokens_per_s']:.0f} prompt tok/s end to end, {prefill}mean prompt {row['mean_prompt_tokens']:.0f} "
                       f"tok, mean answer {row['mean_answer_tokens']:.1f} tok, ANLS {row['anls']:.3f}, "
-                      f"failures {row['failures']}, same answers {row['same_answers_as_first']} ({dt:.1f} s, "
+                      f"failures {row['failures']}, finish {row['finish_reasons']}, "
+                      f"same answers {row['same_answers_as_first']} ({dt:.1f} s, "
                       f"{cpu:.1f} CPU s = {row['questions_per_cpu_s']:.2f} q per CPU s)",
                       flush=True)
+    print("\n| backend | decoding | threads | batch | mean prompt tokens | q/s | prompt tok/s | ANLS |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['decoding']} | {r['threads']} | {r['batch']} | {r['mean_prompt_tokens']:.0f} | "
+              f"{r['questions_per_s']:.2f} | {r['prompt_tokens_per_s']:.0f} | {r['anls']:.3f} |")
     best = max(rows, key=lambda r: r["questions_per_s"])
-    print(f"\nbest: {best['backend']} threads {best['threads']} batch {best['batch']}: "
+    print(f"\nbest: {best['backend']} ({best['decoding']}) threads {best['threads']} batch {best['batch']}: "
           f"{best['questions_per_s']:.2f} q/s (target >= 1 q/s)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -59,6 +59,8 @@ rule dic_train_teacher:
     log:
         f"{LOGS}/dic/teacher_{{dsname}}_{{teacher}}.log",
     threads: 1
+    # the teachers head the DAG's longest chain (teacher -> its students -> tables): start them first
+    priority: 10
     resources:
         **train_resources(),
     conda:

@@ -53,9 +53,10 @@ class ChainResult:
         }
 
 
-def fixture_questions(folder: str | Path, max_questions: int, seed: int = 0) -> list[dict]:
-    """Up to `max_questions` questions of ``<folder>/val_v1.0.json``, images resolved, spread over the pages:
-    round-robin over the pages (sorted), each page's questions in a seeded order; sorted by question id."""
+def fixture_questions(folder: str | Path, max_questions: int | None = None, seed: int = 0) -> list[dict]:
+    """Up to `max_questions` questions of ``<folder>/val_v1.0.json`` (None: all of them), images resolved,
+    spread over the pages: round-robin over the pages (sorted), each page's questions in a seeded order;
+    sorted by question id. The fixture's 12 questions sit on 3 pages (10 on the table page)."""
     folder = Path(folder)
     qa = folder / QA_FILE
     if not folder.is_dir():
@@ -63,6 +64,8 @@ def fixture_questions(folder: str | Path, max_questions: int, seed: int = 0) -> 
     if not qa.is_file():
         raise FileNotFoundError(f"real DocVQA fixture {folder}: no {QA_FILE}")
     every = select_questions(qa, folder, 1 << 30, seed)
+    if max_questions is None:
+        max_questions = len(every)
     by_page: dict[str, list[dict]] = {}
     for q in every:
         by_page.setdefault(str(q["doc_id"]), []).append(q)
@@ -98,7 +101,7 @@ def run_real_chain(
     folder: str | Path,
     reader: Reader,
     *,
-    max_questions: int,
+    max_questions: int | None = None,
     seed: int = 0,
     prompts: Sequence[str] = PROMPT_TYPES,
     dla_prompts: Sequence[str] = PROMPT_TYPES,
@@ -122,7 +125,8 @@ def run_real_chain(
 
     DLA cells (``dla_prompts`` with the tags of `dla_model`) are run when a `detector` (run on the pages,
     keeping ``score >= export_score_thresh``) or `dla_predictions` is given; `dla_model` names them
-    (default ``custom``). `ocr_workers` pages are OCR'd side by side.
+    (default ``custom``). `ocr_workers` pages are OCR'd side by side. ``max_questions=None`` asks every
+    question of the fixture (all 12), not one per page.
     """
     if detector is not None and dla_predictions is not None:
         raise ValueError("pass a detector or dla_predictions, not both")

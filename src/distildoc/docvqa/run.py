@@ -23,6 +23,13 @@ Rules:
   ``prompt_tokens_per_s`` use the summed time of its questions' answers, a reused answer counting with
   the time it took when generated. So a cell's throughput estimates what it would get alone, whatever
   was shared.
+* **Questions without gold answers** (your own questions: ``answers`` missing, null or empty) are
+  answered and written like the others, with ``anls: null`` and ``unscored: true``; they are left out of
+  every mean and counted under ``n_unscored``. A question without ``questionId``, ``question`` or
+  ``doc_id`` is an error naming the key.
+* **Extractive decoding** (reader option ``decoding: extractive``): every prompt carries its page's OCR
+  words (:attr:`~distildoc.docvqa.llm.base.PromptParts.words`, tags left out), which the reader
+  restricts answers to.
 * **Per-type ANLS** (:func:`distildoc.evaluate.anls.anls_by_type`): a question counts once towards each of
   its types. Type slugs (column names ``anls_<slug>``) are the lower-cased type with spaces as ``_``.
 """
@@ -108,20 +115,43 @@ def type_slug(question_type: str) -> str:
 # ---------------------------------------------------------------------------------------------- inputs
 
 
+#: keys every question needs; ``answers`` (gold answers) and ``question_types`` are optional
+QUESTION_KEYS: tuple[str, ...] = ("questionId", "question", "doc_id")
+
+
+def check_questions(questions: Sequence[Mapping], where: str = "questions") -> None:
+    """Every question is a mapping with :data:`QUESTION_KEYS`, ``answers`` (when present) a list of
+    strings (or null), question ids unique; errors name `where`, the question and the key."""
+    for i, q in enumerate(questions):
+        if not isinstance(q, Mapping):
+            raise ValueError(f"{where}: questions[{i}] is a {type(q).__name__}, not an object")
+        for key in QUESTION_KEYS:
+            if key not in q:
+                qid = f" (questionId {q['questionId']})" if "questionId" in q else ""
+                raise ValueError(f"{where}: questions[{i}]{qid} has no key {key!r}")
+        answers = q.get("answers")
+        if answers is not None and (isinstance(answers, str) or not isinstance(answers, Sequence)
+                                    or not all(isinstance(a, str) for a in answers)):
+            raise ValueError(f"{where}: questions[{i}] (questionId {q['questionId']}): 'answers' must be a list of "
+                             f"strings, got {answers!r}")
+    ids = [str(q["questionId"]) for q in questions]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"{where}: repeated questionId {', '.join(dup)}")
+
+
+def gold_answers(q: Mapping) -> list[str]:
+    """A question's gold answers; ``[]`` for a question without them (answered, not scored)."""
+    return list(q.get("answers") or [])
+
+
 def load_questions(path: str | Path) -> list[dict]:
-    """The ``questions`` of a question-set JSON (``docvqa_select``); errors name the file and key."""
+    """The ``questions`` of a question-set JSON (``docvqa_select``, or your own); errors name the file and
+    key. Questions without gold answers are kept (answered, not scored)."""
     obj = read_json(path)
     if not isinstance(obj, dict) or not isinstance(obj.get("questions"), list):
         raise ValueError(f"{path}: expected an object with a 'questions' list")
-    for i, q in enumerate(obj["questions"]):
-        for key in ("questionId", "question", "answers", "doc_id"):
-            if key not in q:
-                raise ValueError(f"{path}: questions[{i}] has no key {key!r}")
-        if not q["answers"]:
-            raise ValueError(f"{path}: questions[{i}] (questionId {q['questionId']}) has no gold answer")
-    ids = [q["questionId"] for q in obj["questions"]]
-    if len(set(map(str, ids))) != len(ids):
-        raise ValueError(f"{path}: repeated questionId")
+    check_questions(obj["questions"], str(path))
     return obj["questions"]
 
 
@@ -252,16 +282,24 @@ def cell_records(
     threshold: float = ANLS_THRESHOLD,
     skip_failed: bool = False,
 ) -> tuple[list[dict], dict[str, Any]]:
-    """The cell's prediction records (one per question, input order) and its metrics."""
+    """The cell's prediction records (one per question, input order) and its metrics.
+
+    Questions without gold answers get records with ``anls: None, unscored: True`` and stay out of the
+    means (``n_unscored``)."""
     if not len(questions) == len(prompts) == len(answers) == len(reused) == len(n_tags):
         raise ValueError(f"cell {cell.key}: {len(questions)} questions, {len(prompts)} prompts, "
                          f"{len(answers)} answers")
+    golds = [gold_answers(q) for q in questions]
+    has_gold = [bool(g) for g in golds]
     scored = anls_by_type(
-        [{"prediction": a.result.text if a.result.ok else None, "answers": list(q["answers"]),
-          "question_types": list(q.get("question_types") or [])} for q, a in zip(questions, answers)],
+        [{"prediction": a.result.text if a.result.ok else None, "answers": g,
+          "question_types": list(q.get("question_types") or [])}
+         for q, a, g in zip(questions, answers, golds) if g],
         threshold=threshold, skip_failed=skip_failed)
+    gold_scores = iter(scored["scores"])
+    scores = [next(gold_scores) if g else None for g in has_gold]
     records = []
-    for q, a, was_reused, tags, score in zip(questions, answers, reused, n_tags, scored["scores"]):
+    for q, a, was_reused, tags, score, gold in zip(questions, answers, reused, n_tags, scores, golds):
         r = a.result
         records.append({
             "question_id": q["questionId"],
@@ -273,11 +311,12 @@ def cell_records(
             "prompt_tokens": int(r.prompt_tokens),
             "truncated": bool(r.truncated),
             "failed": not r.ok,
-            "skipped": score is None,
+            "skipped": bool(gold) and score is None,
+            "unscored": not gold,
             "error": r.error,
             "answer": r.text if r.ok else None,
             "raw_answer": r.raw_text,
-            "answers": list(q["answers"]),
+            "answers": gold,
             "question_types": list(q.get("question_types") or []),
             "anls": score,
             "n_dla_tags": int(tags),
@@ -307,8 +346,9 @@ def cell_metrics(cell: Cell, records: Sequence[Mapping], scored: Mapping[str, An
         "anls_by_type": by_type,
         "n_questions": n,
         "n_scored": scored["n"],
+        "n_unscored": sum(bool(r.get("unscored")) for r in records),
         "n_truncated": sum(bool(r["truncated"]) for r in records),
-        "n_failed": scored["n_failed"],
+        "n_failed": sum(bool(r["failed"]) for r in records),  # unscored questions included
         "n_skipped": scored["n_skipped"],
         "n_reused": sum(bool(r["reused"]) for r in records),
         "n_with_dla_tags": sum(int(r["n_dla_tags"]) > 0 for r in records),
@@ -355,6 +395,7 @@ def run_grid(
         ``{cell: (records, metrics)}`` in `cells` order, and a job summary (distinct prompts, wall time).
     """
     dla = dla or {}
+    check_questions(questions, dataset)
     cell_prompts: dict[Cell, tuple[list[PromptParts], list[int]]] = {}
     for cell in cells:
         preds = None

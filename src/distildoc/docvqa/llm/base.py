@@ -14,8 +14,18 @@ Post-processing (``postprocess=``):
 
 * ``none``: the continuation with surrounding whitespace stripped, as the released script
   (``.strip()`` of the decoded continuation, special tokens skipped);
-* ``first_line``: the first non-empty line of that, stripped (small chat models tend to add a
-  sentence after the answer).
+* ``first_line``: the first line that holds an answer, stripped: a lead-in (:data:`LEAD_IN`: "Answer:",
+  "The answer is:", "A:"...) is removed from the start of a line, and a line that is empty or holds
+  nothing but a lead-in is passed over (small chat models tend to put "The answer is:" on a line of its
+  own, and to add a sentence after the answer).
+
+Stop rule (``stop_at_newline`` of the local readers): a continuation is done once it holds a complete line
+(ended by a newline) with answer text, in the sense of ``first_line`` (:func:`answer_line_complete`); a
+lead-in line or a blank line does not end it. So stopping never changes a ``first_line`` answer.
+
+Finish reasons (:attr:`GenerationResult.finish_reason`): ``stop`` (the stop rule or a stop string),
+``eos`` (the model's end-of-sequence token), ``length`` (``max_new_tokens`` reached); an OpenAI-compatible
+server reports its own (``stop`` covers its end-of-sequence there).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from distildoc.data.ocr import OcrPage
+from distildoc.docvqa.enrich import is_tag
 from distildoc.docvqa.prompts import build_prompt, document_text
 
 POSTPROCESS: tuple[str, ...] = ("none", "first_line")
@@ -46,7 +57,8 @@ class GenerationResult:
         error: why `text` is None (exception type and message), else None.
         raw_text: the decoded continuation before post-processing.
         completion_tokens: generated tokens (up to and including the end-of-sequence token).
-        finish_reason: ``stop`` (end-of-sequence / stop string), ``length`` (hit max_new_tokens) or None.
+        finish_reason: what ended the answer: ``stop`` (the stop rule / a stop string), ``eos`` (the
+            end-of-sequence token), ``length`` (hit max_new_tokens), or None (not generated).
     """
 
     text: str | None
@@ -67,18 +79,24 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class PromptParts:
-    """A prompt as ``prefix + document + suffix``; only `document` may be cut to fit the context."""
+    """A prompt as ``prefix + document + suffix``; only `document` may be cut to fit the context.
+
+    `words` (optional, not part of equality): the page's OCR words in reading order, layout tags left out,
+    which extractive decoding (:mod:`distildoc.docvqa.llm.extractive`) restricts answers to; set by
+    :func:`prompt_parts`.
+    """
 
     prefix: str
     document: str
     suffix: str
+    words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def text(self) -> str:
         return self.prefix + self.document + self.suffix
 
     def with_document(self, document: str) -> PromptParts:
-        return PromptParts(self.prefix, document, self.suffix)
+        return PromptParts(self.prefix, document, self.suffix, self.words)
 
 
 Prompt = str | PromptParts
@@ -108,7 +126,8 @@ class Reader(Protocol):
 def prompt_parts(prompt_type: str, page: OcrPage, question: str, explain_tags: bool = False) -> PromptParts:
     """:func:`distildoc.docvqa.prompts.build_prompt` split around its document text.
 
-    ``parts.text`` is exactly ``build_prompt(prompt_type, page, question, explain_tags)``.
+    ``parts.text`` is exactly ``build_prompt(prompt_type, page, question, explain_tags)``; ``parts.words``
+    are the page's OCR words without layout tags (the answer vocabulary of extractive decoding).
     """
     full = build_prompt(prompt_type, page, question, explain_tags=explain_tags)
     doc = document_text(prompt_type, page)
@@ -116,9 +135,23 @@ def prompt_parts(prompt_type: str, page: OcrPage, question: str, explain_tags: b
     if start < 0 or full[start + len(_DOCUMENT_HEADER):start + len(_DOCUMENT_HEADER) + len(doc)] != doc:
         raise ValueError(f"prompt type {prompt_type!r}: cannot locate the document text in the prompt")
     start += len(_DOCUMENT_HEADER)
-    parts = PromptParts(full[:start], doc, full[start + len(doc):])
+    parts = PromptParts(full[:start], doc, full[start + len(doc):], page_words(page))
     assert parts.text == full
     return parts
+
+
+def page_words(page: OcrPage) -> tuple[str, ...]:
+    """The OCR words of a (possibly DLA-enriched) page in reading order, layout tags left out."""
+    return tuple(w for w in page.words if not is_tag(w))
+
+
+def span_words(prompt: Prompt) -> tuple[str, ...]:
+    """The words an extractive answer to `prompt` is made of: ``prompt.words`` when set, else the
+    whitespace-separated words of its document text (a plain string: of the whole prompt), tags left out."""
+    parts = as_parts(prompt)
+    if parts.words is not None:
+        return tuple(parts.words)
+    return tuple(w for w in parts.document.split() if not is_tag(w))
 
 
 def as_parts(prompt: Prompt) -> PromptParts:
@@ -139,6 +172,7 @@ class FittedPrompt:
     n_tokens: int
     truncated: bool
     document_chars: int = field(default=0)  # characters of the document text kept
+    words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # see PromptParts.words
 
 
 def fit_prompt(prompt: Prompt, budget: int, measure: Callable[[str], int]) -> FittedPrompt:
@@ -199,16 +233,51 @@ def fit_prompt(prompt: Prompt, budget: int, measure: Callable[[str], int]) -> Fi
 # -------------------------------------------------------------------------------------- post-processing
 
 
+#: What a small model writes before its answer, removed from the start of a line by ``first_line``
+#: (case-insensitive): "Answer:", "Final answer:", "The answer is", "The answer is:", "The correct answer
+#: would be:", "The answer to the question is", "Ans:", "A:" ("A" needs its colon: "A Study of..." is
+#: an answer). A line holding nothing else is a lead-in line, not an answer.
+LEAD_IN = re.compile(
+    r"^\s*(?:"
+    r"(?:the\s+)?(?:final\s+|correct\s+|short\s+)?answer(?:\s+(?:to|of|for)\s+(?:the|this)\s+question)?"
+    r"(?:\s*:|\s+(?:is|would\s+be)\b\s*:?)"
+    r"|ans\s*:|a\s*:"
+    r")\s*",
+    re.IGNORECASE)
+
+
+def strip_lead_in(line: str) -> str:
+    """`line` stripped, without its lead-ins (:data:`LEAD_IN`, repeated ones too)."""
+    line = line.strip()
+    while True:
+        m = LEAD_IN.match(line)
+        if m is None or m.end() == 0:
+            return line
+        line = line[m.end():].strip()
+
+
+def answer_lines(text: str, complete_only: bool = False) -> list[str]:
+    """The answer texts of `text`'s lines: lead-ins stripped, empty lines dropped. With `complete_only`,
+    only lines ended by a newline count (the last, unfinished line of a continuation is left out)."""
+    if complete_only:
+        text = text[:text.rfind("\n") + 1]  # "" when no line is complete
+    return [a for a in (strip_lead_in(line) for line in text.splitlines()) if a]
+
+
+def answer_line_complete(text: str) -> bool:
+    """The stop rule: `text` holds a complete (newline-ended) line with answer text (see the module
+    docstring). ``"The answer is:\n"`` or ``"\n\n"`` is not complete; ``" 42\n"`` is."""
+    return bool(answer_lines(text, complete_only=True))
+
+
 def postprocess(text: str, mode: str = "none") -> str:
     """Apply a post-processing mode (``none`` / ``first_line``) to a decoded continuation."""
     if mode not in POSTPROCESS:
         raise ValueError(f"unknown postprocess {mode!r}; allowed: {', '.join(POSTPROCESS)}")
     text = text.strip()
     if mode == "first_line":
-        for line in text.splitlines():
-            if line.strip():
-                return line.strip()
-        return ""
+        found = answer_lines(text)
+        return found[0] if found else ""
     return text
 
 

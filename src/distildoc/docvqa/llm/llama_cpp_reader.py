@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from distildoc.docvqa.llm.base import (
     GenerationResult,
     Prompt,
     PromptTooLong,
+    answer_line_complete,
     check_postprocess,
     failure,
     fit_prompt,
@@ -38,7 +38,6 @@ from distildoc.docvqa.prompts import to_chat_messages
 
 log = logging.getLogger(__name__)
 
-_LINE_DONE = re.compile(r"\S[^\n]*\n")
 INSTALL_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python'
 
 
@@ -140,7 +139,7 @@ class LlamaCppReader:
         if self.stop_at_newline:
             def line_done(input_ids, logits) -> bool:
                 text = self.llm.detokenize(list(input_ids[n_prompt:])).decode("utf-8", "ignore")
-                return bool(_LINE_DONE.search(text))
+                return answer_line_complete(text)
 
             criteria = llama_cpp.StoppingCriteriaList([line_done])
         # resetting keeps runs independent of the previous prompt (no prefix reuse across prompts)
@@ -150,10 +149,13 @@ class LlamaCppReader:
         choice = out["choices"][0]
         raw = choice["text"]
         usage = out.get("usage") or {}
+        finish = choice.get("finish_reason")
+        if finish == "stop" and not (criteria is not None and answer_line_complete(raw)):
+            finish = "eos"  # llama-cpp-python says "stop" for its end-of-sequence token too
         return GenerationResult(text=postprocess(raw, self.postprocess), prompt_tokens=fitted.n_tokens,
                                 truncated=fitted.truncated, error=None, raw_text=raw,
                                 completion_tokens=int(usage.get("completion_tokens") or 0),
-                                finish_reason=choice.get("finish_reason"))
+                                finish_reason=finish)
 
     def generate(self, prompts: Sequence[Prompt]) -> list[GenerationResult]:
         results: list[GenerationResult] = []
@@ -174,4 +176,4 @@ class LlamaCppReader:
         return {"backend": self.name, "model": self.model_path, "max_context": self.max_context,
                 "max_new_tokens": self.max_new_tokens, "postprocess": self.postprocess,
                 "use_chat_template": self.use_chat_template, "system_prompt": self.system_prompt,
-                "stop_at_newline": self.stop_at_newline, "decoding": "greedy"}
+                "stop_at_newline": self.stop_at_newline, "decoding": "free", "search": "greedy"}

@@ -10,6 +10,11 @@ SmolLM2 default).
   is the generated continuation only (special tokens skipped), post-processed (see
   :mod:`distildoc.docvqa.llm.base`). The released script generated one question at a time with the
   checkpoint's default generation config; greedy decoding makes the run deterministic.
+* Extractive decoding (``decoding="extractive"``; default ``free``, the paper's setting): the answer may
+  only spell a contiguous span of the page's OCR words (:mod:`distildoc.docvqa.llm.extractive`), through a
+  logits processor over a trie of the spans' tokens.
+* Finish reasons: ``stop`` (the stop rule, see ``stop_at_newline``), ``eos``, ``length``; a row stopped by
+  the stop rule on its last step is ``stop``.
 * Prompts: the raw prompt string (as the paper) or, with ``use_chat_template=True``, the tokenizer's
   chat template over :func:`distildoc.docvqa.prompts.to_chat_messages` with the generation prompt added.
 * Context: see :func:`distildoc.docvqa.llm.base.fit_prompt`; ``max_context`` defaults to the model's
@@ -25,10 +30,10 @@ SmolLM2 default).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -43,11 +48,21 @@ from distildoc.docvqa.llm.base import (
     GenerationResult,
     Prompt,
     PromptTooLong,
+    answer_line_complete,
     batches,
     check_postprocess,
     failure,
     fit_prompt,
     postprocess,
+    span_words,
+)
+from distildoc.docvqa.llm.extractive import (
+    DEFAULT_MAX_SPAN_WORDS,
+    SpanConstraint,
+    SpanTrieCache,
+    anchor_of,
+    check_decoding,
+    newline_token_ids,
 )
 from distildoc.docvqa.prompts import to_chat_messages
 
@@ -100,9 +115,15 @@ class TransformersReader:
         max_context: context length in tokens (prompt + answer); default: the model's
             ``max_position_embeddings``.
         postprocess: ``none`` (paper) or ``first_line``.
-        stop_at_newline: stop a sequence once its continuation holds a complete non-empty line (the
-            rest cannot change a ``first_line`` answer, so this only saves time); default: on exactly
-            when ``postprocess="first_line"``.
+        stop_at_newline: stop a sequence once its continuation holds a complete line with answer text
+            (a lead-in line such as "The answer is:" does not count; see
+            :func:`~distildoc.docvqa.llm.base.answer_line_complete`): the rest cannot change a
+            ``first_line`` answer, so this only saves time; default: on exactly when
+            ``postprocess="first_line"``.
+        decoding: ``free`` (paper) or ``extractive``: answers restricted to a span of the page's OCR words
+            (:attr:`PromptParts.words <distildoc.docvqa.llm.base.PromptParts.words>`; a prompt without
+            them: the words of its document text, of the whole string for a plain str prompt).
+        max_span_words: longest extractive answer, in words.
         use_chat_template: wrap prompts in the tokenizer's chat template (default: raw text, as the paper).
         system_prompt: optional system message for the chat template.
         num_threads: torch CPU threads used during :meth:`generate` (set for the call, restored after);
@@ -132,6 +153,8 @@ class TransformersReader:
         use_chat_template: bool = False,
         system_prompt: str | None = None,
         stop_at_newline: bool | None = None,
+        decoding: str = "free",
+        max_span_words: int = DEFAULT_MAX_SPAN_WORDS,
         num_threads: int | None = None,
         sort_by_length: bool = True,
         convert_cache: str | os.PathLike | None = None,
@@ -151,6 +174,10 @@ class TransformersReader:
         self.sort_by_length = sort_by_length
         self.stop_at_newline = (self.postprocess == "first_line") if stop_at_newline is None else bool(stop_at_newline)
         self.num_threads = int(num_threads) if num_threads else None
+        self.decoding = check_decoding(decoding)
+        if max_span_words < 1:
+            raise ValueError(f"max_span_words must be >= 1, got {max_span_words}")
+        self.max_span_words = int(max_span_words)
 
         if gguf_file is not None and Path(gguf_file).is_absolute():
             model, gguf_file = str(Path(gguf_file).parent), Path(gguf_file).name
@@ -195,6 +222,8 @@ class TransformersReader:
         if eos is None:
             eos = tok.eos_token_id
         self.eos_token_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        self.newline_token_ids = newline_token_ids(tok)
+        self._tries = SpanTrieCache(tok)
         self.generation_kwargs = dict(
             do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
             pad_token_id=tok.pad_token_id, eos_token_id=sorted(self.eos_token_ids) or None,
@@ -325,6 +354,10 @@ class TransformersReader:
                 fitted[i] = self.fit(prompt)
             except PromptTooLong as err:
                 results[i] = failure(err)
+                continue
+            if self.decoding == "extractive":
+                # spans of the whole page, also when its document text was cut to fit
+                fitted[i] = dataclasses.replace(fitted[i], words=span_words(prompt))
         order = sorted(fitted, key=lambda i: -fitted[i].n_tokens) if self.sort_by_length else sorted(fitted)
         for batch in batches(order, self.batch_size):
             try:
@@ -361,18 +394,27 @@ class TransformersReader:
 
             stopper = _LineComplete(self.tokenizer, prompt_len)
             kwargs["stopping_criteria"] = StoppingCriteriaList([stopper])
+        if self.decoding == "extractive":
+            from transformers import LogitsProcessorList
+
+            tries = [self._tries.get(f.words if f.words is not None else span_words(f.text), anchor_of(r),
+                                     self.max_span_words) for f, r in zip(items, rendered)]
+            kwargs["logits_processor"] = LogitsProcessorList([
+                SpanConstraint(tries, prompt_len, self.eos_token_ids, self.newline_token_ids)])
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, prompt_len:].tolist()
         results = []
         for row_index, (f, row) in enumerate(zip(items, new)):
+            # what ended the row first: the stop rule (after the token at done_at - 1), end-of-sequence
+            # (finished rows are padded with it), or max_new_tokens
             n_gen, finish = len(row), "length"
-            for k, t in enumerate(row):
-                if t in self.eos_token_ids:
-                    n_gen, finish = k + 1, "stop"
-                    break
-            if stopper is not None and row_index in stopper.done_at and stopper.done_at[row_index] < n_gen:
-                n_gen, finish = stopper.done_at[row_index], "stop"
+            eos_at = next((k + 1 for k, t in enumerate(row) if t in self.eos_token_ids), None)
+            stop_at = stopper.done_at.get(row_index) if stopper is not None else None
+            if stop_at is not None and stop_at <= n_gen and (eos_at is None or stop_at <= eos_at):
+                n_gen, finish = stop_at, "stop"
+            elif eos_at is not None:
+                n_gen, finish = eos_at, "eos"
             raw = self.tokenizer.decode(row[:n_gen], skip_special_tokens=True, clean_up_tokenization_spaces=False)
             results.append(GenerationResult(text=postprocess(raw, self.postprocess), prompt_tokens=f.n_tokens,
                                             truncated=f.truncated, error=None, raw_text=raw,
@@ -386,14 +428,13 @@ class TransformersReader:
                 "max_new_tokens": self.max_new_tokens, "max_context": self.max_context,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "postprocess": self.postprocess,
                 "use_chat_template": self.use_chat_template, "system_prompt": self.system_prompt,
-                "stop_at_newline": self.stop_at_newline, "decoding": "greedy"}
-
-
-_LINE_DONE = re.compile(r"\S[^\n]*\n")
+                "stop_at_newline": self.stop_at_newline, "decoding": self.decoding, "search": "greedy",
+                "max_span_words": self.max_span_words if self.decoding == "extractive" else None}
 
 
 class _LineComplete(StoppingCriteria):
-    """Stopping criterion: a row is done once its continuation holds a complete non-empty line.
+    """Stopping criterion: a row is done once its continuation holds a complete line with answer text
+    (:func:`~distildoc.docvqa.llm.base.answer_line_complete`: not a lead-in line, not a blank one).
 
     Records, per batch row, how many tokens had been generated when it first became done (the
     instance is its own deep copy, so the record survives transformers copying its criteria).
@@ -417,7 +458,7 @@ class _LineComplete(StoppingCriteria):
                 flags.append(True)
                 continue
             text = self.tokenizer.decode(row, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-            done = bool(_LINE_DONE.search(text))
+            done = answer_line_complete(text)
             if done:
                 self.done_at[i] = len(row)
             flags.append(done)

@@ -1,0 +1,235 @@
+"""Span-constrained (extractive) decoding: answers that spell a contiguous span of the page's OCR words.
+
+DocVQA answers are "short text spans taken verbatim from the document" (the task prompt says so); a small
+reader often answers with a year from the question, a sentence, or nothing. With ``decoding="extractive"``
+the transformers reader only lets a prompt's generation spell, token by token, one contiguous span of at
+most `max_words` of the page's OCR words (:attr:`~distildoc.docvqa.llm.base.PromptParts.words`, layout
+tags left out), then end it:
+
+* **Trie.** Every span ``words[i:j]`` (``1 <= j - i <= max_words``) is tokenised the way it would be
+  tokenised after the prompt: ``tokenize(anchor + " " + span)`` minus the tokens of ``anchor``, the tail of
+  the rendered prompt (``"Answer:"``), so a BPE tokenizer's leading-space tokens (``" 1986"``) are the ones
+  the model generates there; the same without the space is also allowed (a chat template ends with a
+  newline; ``"Answer:1986"``), when its anchor tokens survive (``":$"`` would merge: that variant is
+  dropped). The token sequences go into a prefix trie (nodes = prefixes; a node that completes a span is
+  *accepting*). A page's trie is cached (few thousand nodes for a DocVQA page).
+* **Logits processor** (:class:`SpanConstraint`, a transformers ``LogitsProcessor``): per batch row, the
+  trie node of the tokens generated so far; only its children may follow, plus, at an accepting node (a
+  word boundary after at least one word), the end-of-sequence tokens and newline tokens. After a newline
+  only end-of-sequence may follow (so the answer is one line with or without the stop rule). A page
+  without words allows only end-of-sequence (an empty answer, scored 0: never dropped).
+* A question whose answer is not in the OCR still gets the model's favourite span: wrong, but scored.
+
+Rows are constrained independently, so batching does not change the answers (up to the model's own
+numerics under padding).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from transformers import LogitsProcessor
+
+DECODING: tuple[str, ...] = ("free", "extractive")
+#: Longest answer span in words (the trie holds ``n_words * max_words`` spans); DocVQA answers are short.
+DEFAULT_MAX_SPAN_WORDS = 12
+#: Characters of the rendered prompt's last line used as the tokenisation anchor.
+ANCHOR_CHARS = 32
+
+_ENDED = -1  # a newline was generated at a word boundary: only end-of-sequence may follow
+_FINISHED = -2  # end-of-sequence generated (the row is padded from here): no constraint
+
+
+def check_decoding(decoding: str) -> str:
+    if decoding not in DECODING:
+        raise ValueError(f"unknown decoding {decoding!r}; allowed: {', '.join(DECODING)}")
+    return decoding
+
+
+def spans(words: Sequence[str], max_words: int = DEFAULT_MAX_SPAN_WORDS) -> list[str]:
+    """Every contiguous span of 1..`max_words` words, joined by single spaces (duplicates kept once)."""
+    out: dict[str, None] = {}
+    n = len(words)
+    for i in range(n):
+        for j in range(i + 1, min(n, i + max_words) + 1):
+            out.setdefault(" ".join(words[i:j]), None)
+    return list(out)
+
+
+def anchor_of(rendered_prompt: str) -> str:
+    """The tail of a rendered prompt that answer tokens are tokenised after: its last line, at most
+    :data:`ANCHOR_CHARS` characters (``"Answer:"`` for the DocVQA prompts; ``""`` after a chat template)."""
+    return rendered_prompt.rsplit("\n", 1)[-1][-ANCHOR_CHARS:]
+
+
+@dataclass
+class SpanTrie:
+    """Prefix trie of token sequences; node 0 is the root (see the module docstring)."""
+
+    children: list[dict[int, int]] = field(default_factory=lambda: [{}])
+    accept: list[bool] = field(default_factory=lambda: [False])
+    n_sequences: int = 0
+
+    def insert(self, tokens: Iterable[int]) -> None:
+        node = 0
+        for t in tokens:
+            nxt = self.children[node].get(t)
+            if nxt is None:
+                nxt = len(self.children)
+                self.children[node][t] = nxt
+                self.children.append({})
+                self.accept.append(False)
+            node = nxt
+        if node != 0:
+            self.accept[node] = True
+            self.n_sequences += 1
+
+    def __len__(self) -> int:
+        return len(self.children)
+
+    def walk(self, tokens: Iterable[int]) -> int | None:
+        """The node reached by `tokens` from the root, None when they leave the trie."""
+        node = 0
+        for t in tokens:
+            node = self.children[node].get(t)
+            if node is None:
+                return None
+        return node
+
+
+def continuation_ids(tokenizer, anchor: str, texts: Sequence[str]) -> list[list[int] | None]:
+    """Tokens of each text as generated after `anchor`: ``tokenize(anchor + text)`` without the tokens of
+    `anchor`; None where the text's first characters merge into the anchor's last token."""
+    if not texts:
+        return []
+    head = tokenizer(anchor, add_special_tokens=False)["input_ids"] if anchor else []
+    ids = tokenizer([anchor + t for t in texts], add_special_tokens=False)["input_ids"]
+    k = len(head)
+    return [row[k:] if row[:k] == head and len(row) > k else None for row in ids]
+
+
+def build_span_trie(tokenizer, words: Sequence[str], anchor: str = "Answer:",
+                    max_words: int = DEFAULT_MAX_SPAN_WORDS) -> SpanTrie:
+    """The trie of every span of `words` (with and without a leading space) tokenised after `anchor`."""
+    texts = spans(words, max_words)
+    trie = SpanTrie()
+    for variant in ([" " + t for t in texts], texts):
+        for tokens in continuation_ids(tokenizer, anchor, variant):
+            if tokens:
+                trie.insert(tokens)
+    return trie
+
+
+class SpanTrieCache:
+    """Tries by (words, anchor, max_words), least recently used dropped beyond `size`."""
+
+    def __init__(self, tokenizer, size: int = 64) -> None:
+        self.tokenizer, self.size = tokenizer, size
+        self._tries: OrderedDict[tuple, SpanTrie] = OrderedDict()
+
+    def clear(self) -> None:
+        self._tries.clear()
+
+    def __len__(self) -> int:
+        return len(self._tries)
+
+    def get(self, words: Sequence[str], anchor: str, max_words: int) -> SpanTrie:
+        key = (tuple(words), anchor, int(max_words))
+        trie = self._tries.get(key)
+        if trie is None:
+            trie = build_span_trie(self.tokenizer, words, anchor, max_words)
+            self._tries[key] = trie
+            while len(self._tries) > self.size:
+                self._tries.popitem(last=False)
+        else:
+            self._tries.move_to_end(key)
+        return trie
+
+
+def newline_token_ids(tokenizer) -> set[int]:
+    """Single tokens that spell a line break (``"\\n"``, ``"\\n\\n"``, ``" \\n"``) in this tokenizer."""
+    out = set()
+    for s in ("\n", "\n\n", " \n"):
+        ids = tokenizer(s, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1:
+            out.add(ids[0])
+    return out
+
+
+class SpanConstraint(LogitsProcessor):
+    """Masks every token that would leave the row's span trie (see the module docstring).
+
+    Args:
+        tries: one trie per batch row.
+        prompt_len: the (left-padded) prompt length; generated tokens start there.
+        eos_ids: end-of-sequence tokens (also the padding of finished rows).
+        newline_ids: tokens that end the answer line.
+    """
+
+    def __init__(self, tries: Sequence[SpanTrie], prompt_len: int, eos_ids: Iterable[int],
+                 newline_ids: Iterable[int]) -> None:
+        self.tries = list(tries)
+        self.prompt_len = int(prompt_len)
+        self.eos_ids = sorted(set(eos_ids))
+        self.newline_ids = sorted(set(newline_ids) - set(self.eos_ids))
+        self.state = [0] * len(self.tries)
+        self.seen = 0
+        self._allowed: list[dict[int, object]] = [{} for _ in self.tries]
+
+    def __deepcopy__(self, memo):  # keep one state whatever transformers copies
+        return self
+
+    def _advance(self, row: int, token: int) -> None:
+        state = self.state[row]
+        if state == _FINISHED:
+            return
+        if token in self.eos_ids:
+            self.state[row] = _FINISHED
+        elif state == _ENDED:
+            self.state[row] = _FINISHED  # cannot happen under the mask
+        elif token in self.tries[row].children[state]:
+            self.state[row] = self.tries[row].children[state][token]
+        elif token in self.newline_ids:
+            self.state[row] = _ENDED
+        else:
+            self.state[row] = _FINISHED  # cannot happen under the mask
+
+    def allowed(self, row: int) -> list[int] | None:
+        """Allowed next tokens of `row`, None for no constraint (a finished row)."""
+        state = self.state[row]
+        if state == _FINISHED:
+            return None
+        if state == _ENDED:
+            return list(self.eos_ids)
+        trie = self.tries[row]
+        ids = list(trie.children[state])
+        if trie.accept[state]:
+            ids += self.eos_ids + self.newline_ids
+        elif state == 0 and not ids:  # a page without words: the empty answer
+            ids = list(self.eos_ids)
+        return ids
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        n = input_ids.shape[1] - self.prompt_len
+        if n > self.seen:
+            for row, tokens in enumerate(input_ids[:, self.prompt_len + self.seen:].tolist()):
+                for t in tokens:
+                    self._advance(row, t)
+            self.seen = n
+        mask = torch.full_like(scores, float("-inf"))
+        for row in range(scores.shape[0]):
+            state = self.state[row]
+            index = self._allowed[row].get(state)
+            if index is None:
+                ids = self.allowed(row)
+                index = "all" if ids is None else torch.tensor(ids, dtype=torch.long, device=scores.device)
+                self._allowed[row][state] = index
+            if isinstance(index, str):
+                mask[row] = 0.0
+            else:
+                mask[row, index] = 0.0
+        return scores + mask
