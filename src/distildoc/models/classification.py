@@ -77,7 +77,7 @@ import torch
 from torch import nn
 
 # the distillation methods' own output/size types, so a DocClassifier's outputs feed them directly
-from ..distill.base import ModelDims, ModelOutputs, tokens_to_map
+from .outputs import ModelDims, ModelOutputs, tokens_to_map
 from ..utils.records import strict_from_dict
 
 log = logging.getLogger(__name__)
