@@ -1,4 +1,5 @@
-"""The dataset registry and the verifying downloader, against a local HTTP server (no network)."""
+"""The dataset registry and the verifying downloader (pooch + a resuming downloader), against a local HTTP
+server (no network). tests/test_downloads_http.py covers the mirror setting, caching and dropped connections."""
 
 from __future__ import annotations
 
@@ -122,11 +123,13 @@ def test_sha256_mismatch(server, tmp_path: Path) -> None:
     server.files["/data.bin"] = PAYLOAD
     url = _url(server, "/data.bin")
     src = _source(RemoteFile(url, "data.bin", len(PAYLOAD), "0" * 64))
-    with pytest.raises(RuntimeError, match=rf"dataset 'tiny': sha256 mismatch for {re.escape(url)}: got {PAYLOAD_SHA}"):
+    with pytest.raises(RuntimeError, match=rf"dataset 'tiny': sha256 mismatch for data\.bin from {re.escape(url)}: "
+                                           rf"expected {'0' * 64}, got {PAYLOAD_SHA}"):
         download(src, tmp_path, timeout=5, progress=False)
     assert not (tmp_path / "tiny" / "data.bin").exists()
     assert not list((tmp_path / "tiny" / ".downloads").glob("*.part"))  # a bad file is not kept
     assert not list((tmp_path / "tiny" / ".downloads").glob("*.json"))
+    assert [p.name for p in (tmp_path / "tiny").iterdir()] == [".downloads"]  # nor pooch's temporary file
 
 
 def test_size_mismatch_and_http_error(server, tmp_path: Path) -> None:

@@ -1,17 +1,30 @@
-"""Registry of the real datasets of the ``paper`` preset, and a verifying, resumable downloader.
+"""Registry of the real datasets of the ``paper`` preset, and a verifying, resumable downloader (pooch).
 
 Every :class:`DatasetSource` names where its files come from (URL, or Hugging Face dataset id +
 revision), what they must be (size and sha256 **where published**; ``None`` means *not published*, said
 again in the entry's ``note``), its licence / terms, and its folder ``data/raw/<name>``.
 
-:func:`download` streams each file with ``urllib`` into ``<dest>/.downloads/<file>.part`` (resuming a
-partial file with an HTTP ``Range`` request when the server allows it), verifies size and sha256,
-then renames it into place atomically or unpacks it (tar / zip, with tarfile's ``data`` filter) into
-the dataset folder, and records ``.downloads/<file>.json`` (URL, bytes, sha256) so a re-run skips it.
-Files without a published checksum get their measured sha256 recorded there, which pins what was used.
-An unreachable URL, an HTTP error, a size or checksum mismatch raise :class:`RuntimeError` naming the
-dataset and the URL. Datasets behind a registration (PRImA) are ``manual``: :func:`download` accepts a
-folder the user filled and otherwise explains what to put there.
+:func:`download` hands each file to `pooch <https://www.fatiando.org/pooch>`_ (BSD-3-Clause): one
+:class:`pooch.Pooch` per dataset, whose registry is this one's sha256s and whose cache is the dataset folder.
+pooch downloads into a temporary file next to the final one, checks the sha256 and only then moves it
+under its final name (a mismatch deletes it; files placed before are untouched); a file already present
+with the right sha256 is not downloaded again. pooch's own HTTP downloader cannot resume, so the transfer
+itself is :class:`ResumableDownloader`, a pooch downloader (``requests``, which pooch uses too) that
+streams into ``<dest>/.downloads/<file>.part`` with a tqdm progress bar, continues a partial file with an
+HTTP ``Range`` request when the server allows it (a dropped connection is retried from where it stopped,
+``retries`` times; a part file left by an interrupted run is continued by the next run) and checks the size.
+Archives are then unpacked (tar / zip, with tarfile's ``data`` filter) into the dataset folder, and
+``.downloads/<file>.json`` (URL, bytes, sha256) records every finished file so a re-run skips it without
+re-hashing. Files without a published checksum get their measured sha256 recorded there, which pins what
+was used. An unreachable URL, an HTTP error, a size or checksum mismatch raise :class:`RuntimeError`
+naming the dataset, the file and the URL (a mismatch: both checksums).
+
+**Mirror.** ``DISTILDOC_MIRROR`` (or ``download(..., mirror=...)``) redirects every registry URL to
+``<mirror>/<dataset name>/<filename>`` (see :func:`file_url`), e.g. a local HTTP server serving a folder
+laid out like ``data/raw``; the registry's sizes and checksums still apply.
+
+Datasets behind a registration (PRImA) are ``manual``: :func:`download` accepts a folder the user filled
+and otherwise explains what to put there.
 """
 
 from __future__ import annotations
@@ -21,12 +34,15 @@ import logging
 import os
 import shutil
 import tarfile
-import urllib.error
-import urllib.request
+import time
+import urllib.parse
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pooch
+import requests
+import urllib3
 from tqdm import tqdm
 
 from ..utils.io import read_json, write_json
@@ -34,7 +50,11 @@ from ..utils.io import read_json, write_json
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-USER_AGENT = "distildoc-downloader/0.1 (+urllib)"
+USER_AGENT = f"distildoc-downloader/0.1 (pooch/{pooch.__version__.lstrip('v')}; requests/{requests.__version__})"
+#: environment variable that redirects every registry URL to a mirror (see :func:`file_url`)
+MIRROR_ENV = "DISTILDOC_MIRROR"
+#: seconds to wait before resuming after a dropped connection (tests set it to 0)
+RETRY_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -222,6 +242,33 @@ def list_sources() -> list[DatasetSource]:
 # --------------------------------------------------------------------------------------------- download
 
 
+def mirror_base(mirror: str | None = None) -> str | None:
+    """The mirror base URL in use: `mirror` if given (``""`` = none), else ``$DISTILDOC_MIRROR``, else None."""
+    base = os.environ.get(MIRROR_ENV, "") if mirror is None else mirror
+    return base.rstrip("/") or None
+
+
+def file_url(source: DatasetSource, rf: RemoteFile, mirror: str | None = None) -> str:
+    """Where `rf` is fetched from: its registry URL, or ``<mirror>/<dataset>/<filename>`` with a mirror set."""
+    base = mirror_base(mirror)
+    if base is None:
+        return rf.url
+    return f"{base}/{urllib.parse.quote(source.name)}/{urllib.parse.quote(rf.filename)}"
+
+
+class DownloadError(RuntimeError):
+    """A transfer that failed for good (unreachable host, HTTP error, size mismatch)."""
+
+
+class DownloadInterrupted(DownloadError):
+    """The connection broke mid-stream; ``received`` bytes of this attempt are kept in ``part``."""
+
+    def __init__(self, message: str, received: int, part: Path) -> None:
+        super().__init__(message)
+        self.received = received
+        self.part = part
+
+
 def _sha256_of(path: Path) -> "hashlib._Hash":
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -230,67 +277,104 @@ def _sha256_of(path: Path) -> "hashlib._Hash":
     return h
 
 
-def _fetch(source: DatasetSource, rf: RemoteFile, part: Path, timeout: float, progress: bool) -> str:
-    """Stream `rf.url` into `part` (resuming it if possible); returns the sha256 of the whole file."""
-    have = part.stat().st_size if part.exists() else 0
-    if rf.size is not None and have > rf.size:
-        part.unlink()
-        have = 0
-    if rf.size is not None and have == rf.size and have > 0:
-        log.info("%s: %s already fully downloaded", source.name, part.name)
-        return _sha256_of(part).hexdigest()
-    req = urllib.request.Request(rf.url, headers={"User-Agent": USER_AGENT})
-    if have:
-        req.add_header("Range", f"bytes={have}-")
-    try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # the partial file does not fit the remote one: start over
-            log.info("%s: server refused to resume %s; restarting", source.name, rf.url)
-            part.unlink()
-            return _fetch(source, rf, part, timeout, progress)
-        hint = " (registration / login may be required)" if err.code in (401, 403) else ""
-        raise RuntimeError(f"download of dataset {source.name!r} failed: HTTP {err.code} {err.reason} "
-                           f"for {rf.url}{hint}") from err
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise RuntimeError(f"download of dataset {source.name!r} failed: cannot reach {rf.url}: {reason}") from err
-    with resp:
-        resumed = bool(have) and resp.status == 206
-        hasher = _sha256_of(part) if resumed else hashlib.sha256()
-        if have and not resumed:
-            log.info("%s: server ignored the Range request for %s; restarting", source.name, rf.url)
-        total = rf.size or (have if resumed else 0) + int(resp.headers.get("Content-Length") or 0) or None
-        done = have if resumed else 0
-        if resumed:
-            log.info("%s: resuming %s at byte %d", source.name, rf.filename, have)
+class ResumableDownloader:
+    """A pooch downloader (``downloader(url, output_file, pooch)``) that resumes partial files.
+
+    It streams `url` into `part` (kept across attempts and runs), continuing a partial file with an HTTP
+    ``Range`` request when the server answers ``206`` (a ``200`` restarts from zero, a ``416`` drops the part
+    file and restarts), shows a tqdm bar, checks `size` when known, measures the sha256 (:attr:`sha256`) and
+    finally moves the part file onto pooch's temporary `output_file`; pooch then verifies the sha256 and
+    places the file. Raises :class:`DownloadError` / :class:`DownloadInterrupted` (neither a ``ValueError``
+    nor a ``requests`` exception, so pooch does not retry them itself).
+    """
+
+    def __init__(self, part: Path, *, size: int | None = None, timeout: float = 60.0, progressbar: bool = True,
+                 desc: str = "") -> None:
+        self.part = Path(part)
+        self.size = size
+        self.timeout = timeout
+        self.progressbar = progressbar
+        self.desc = desc
+        self.sha256: str | None = None
+        self.requests = 0
+
+    def _get(self, url: str, start: int) -> requests.Response:
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        self.requests += 1
         try:
-            with part.open("ab" if resumed else "wb") as fh, tqdm(
-                total=total, initial=done, unit="B", unit_scale=True, desc=f"{source.name}/{rf.filename}",
-                disable=not progress,
-            ) as bar:
-                for block in iter(lambda: resp.read(CHUNK), b""):
-                    fh.write(block)
-                    hasher.update(block)
-                    bar.update(len(block))
-        except OSError as err:  # socket timeout / reset mid-stream: the part file stays for a resume
-            raise RuntimeError(f"download of dataset {source.name!r} interrupted reading {rf.url}: {err} "
-                               f"(partial file kept at {part})") from err
-    return hasher.hexdigest()
+            resp = requests.get(url, headers=headers, stream=True, timeout=(self.timeout, self.timeout))
+        except requests.RequestException as err:
+            raise DownloadError(f"cannot reach {url}: {err}") from err
+        if resp.status_code >= 400 and not (resp.status_code == 416 and start):
+            resp.close()
+            hint = " (registration / login may be required)" if resp.status_code in (401, 403) else ""
+            raise DownloadError(f"HTTP {resp.status_code} {resp.reason} for {url}{hint}")
+        return resp
 
+    def __call__(self, url: str, output_file: str, pup: pooch.Pooch | None, check_only: bool = False) -> bool | None:
+        if check_only:  # pooch's availability check
+            return requests.head(url, timeout=self.timeout, allow_redirects=True).status_code == 200
+        part = self.part
+        part.parent.mkdir(parents=True, exist_ok=True)
+        have = part.stat().st_size if part.exists() else 0
+        if self.size is not None and have > self.size:
+            part.unlink()
+            have = 0
+        if self.size is not None and have == self.size and have > 0:
+            log.info("%s: %s already fully downloaded", self.desc, part.name)
+            self.sha256 = _sha256_of(part).hexdigest()
+        else:
+            self._stream(url, have)
+        size = part.stat().st_size
+        if self.size is not None and size != self.size:
+            part.unlink()
+            raise DownloadError(f"{url} gave {size} bytes, expected {self.size}")
+        os.replace(part, output_file)  # pooch checks the sha256 of output_file, then moves it into place
+        return None
 
-def _verify(source: DatasetSource, rf: RemoteFile, part: Path, digest: str) -> None:
-    size = part.stat().st_size
-    if rf.size is not None and size != rf.size:
-        part.unlink()
-        raise RuntimeError(f"download of dataset {source.name!r}: {rf.url} gave {size} bytes, expected {rf.size}")
-    if rf.sha256 is not None and digest != rf.sha256.lower():
-        part.unlink()
-        raise RuntimeError(f"download of dataset {source.name!r}: sha256 mismatch for {rf.url}: "
-                           f"got {digest}, expected {rf.sha256}")
-    if rf.sha256 is None:
-        log.warning("%s: %s has no published sha256; measured %s (%d bytes), recorded", source.name,
-                    rf.filename, digest, size)
+    def _stream(self, url: str, have: int) -> None:
+        part = self.part
+        resp = self._get(url, have)
+        if resp.status_code == 416:  # the partial file does not fit the remote one: start over
+            log.info("%s: server refused to resume %s; restarting", self.desc, url)
+            resp.close()
+            part.unlink()
+            have = 0
+            resp = self._get(url, 0)
+        resumed = bool(have) and resp.status_code == 206
+        if resumed and not resp.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+            resp.close()  # a 206 from another offset: start over
+            resp, resumed = self._get(url, 0), False
+        if have and not resumed:
+            log.info("%s: server ignored the Range request for %s; restarting", self.desc, url)
+        elif resumed:
+            log.info("%s: resuming %s at byte %d", self.desc, url, have)
+        hasher = _sha256_of(part) if resumed else hashlib.sha256()
+        done = have if resumed else 0
+        length = int(resp.headers.get("Content-Length") or 0)
+        total = self.size or (done + length if length else None)
+        received = 0
+        with resp, part.open("ab" if resumed else "wb") as fh, tqdm(
+            total=total, initial=done, unit="B", unit_scale=True, unit_divisor=1024, desc=self.desc,
+            disable=not self.progressbar,
+        ) as bar:
+            blocks = resp.raw.stream(CHUNK, decode_content=False)  # the bytes as sent: no gunzip
+            while True:
+                try:  # only reading counts as an interruption; a failed write (disk full) is raised as is
+                    block = next(blocks, None)
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+                    fh.flush()
+                    raise DownloadInterrupted(f"interrupted reading {url} after {done + received} bytes: {err} "
+                                              f"(partial file kept at {part})", received, part) from err
+                if block is None:
+                    break
+                fh.write(block)
+                hasher.update(block)
+                received += len(block)
+                bar.update(len(block))
+        self.sha256 = hasher.hexdigest()
 
 
 def _extract(source: DatasetSource, archive: Path, dest: Path) -> list[str]:
@@ -315,6 +399,60 @@ def _record_name(filename: str) -> str:
     return filename.replace("/", "__")
 
 
+def _pooch_for(source: DatasetSource, dest: Path, mirror: str | None) -> pooch.Pooch:
+    """One pooch per dataset: cache = the dataset folder, registry = our sha256s, URLs = registry or mirror."""
+    return pooch.create(
+        path=dest,
+        base_url=f"{mirror_base(mirror) or source.homepage}/",
+        registry={rf.filename: (f"sha256:{rf.sha256.lower()}" if rf.sha256 else None) for rf in source.files},
+        urls={rf.filename: file_url(source, rf, mirror) for rf in source.files},
+        retry_if_failed=0,  # retries (resuming) are ours: pooch's would restart from zero, also on a bad sha256
+    )
+
+
+def _fetch(source: DatasetSource, rf: RemoteFile, pup: pooch.Pooch, state: Path, *, timeout: float,
+           progress: bool, retries: int) -> tuple[Path, str]:
+    """Fetch one file through pooch; returns its path and its sha256. Errors -> RuntimeError."""
+    url = pup.get_url(rf.filename)
+    part = state / f"{_record_name(rf.filename)}.part"
+    dl = ResumableDownloader(part, size=rf.size, timeout=timeout, progressbar=progress,
+                             desc=f"{source.name}/{rf.filename}")
+    attempt = 0
+    while True:
+        try:
+            path = Path(pup.fetch(rf.filename, downloader=dl))
+            break
+        except DownloadInterrupted as err:
+            if err.received > 0 and attempt < retries:  # progress was made: resume from the part file
+                attempt += 1
+                log.warning("%s: %s; resuming (retry %d of %d)", source.name, err, attempt, retries)
+                time.sleep(RETRY_WAIT)
+                continue
+            raise RuntimeError(f"download of dataset {source.name!r} {err}") from err
+        except DownloadError as err:
+            raise RuntimeError(f"download of dataset {source.name!r} failed: {err}") from err
+        except ValueError as err:  # pooch's sha256 check: the temporary file is already deleted
+            raise RuntimeError(
+                f"download of dataset {source.name!r}: sha256 mismatch for {rf.filename} from {url}: "
+                f"expected {rf.sha256}, got {dl.sha256 or f'? ({err})'} (the download was deleted; files "
+                f"downloaded before are kept)") from err
+    if dl.sha256 is None:  # already present with the right sha256: pooch downloaded nothing
+        dl.sha256 = rf.sha256.lower() if rf.sha256 else _sha256_of(path).hexdigest()
+        log.info("%s: %s already present (%s)", source.name, rf.filename, dl.sha256)
+    elif rf.sha256 is None:
+        log.warning("%s: %s has no published sha256; measured %s (%d bytes), recorded", source.name,
+                    rf.filename, dl.sha256, path.stat().st_size)
+    return path, dl.sha256
+
+
+def _recorded(rec: dict, rf: RemoteFile, dest: Path) -> list[Path] | None:
+    """What a finished record placed, if it still stands (same URL and sha256, paths present), else None."""
+    if rec.get("url") != rf.url or (rf.sha256 is not None and rec.get("sha256") != rf.sha256.lower()):
+        return None
+    placed = [dest / t for t in rec.get("extracted", [])] or [dest / rf.filename]
+    return placed if all(p.exists() for p in placed) else None
+
+
 def download(
     name: str | DatasetSource,
     dest_root: str | os.PathLike = "data/raw",
@@ -322,6 +460,8 @@ def download(
     timeout: float = 60.0,
     keep_archives: bool = False,
     progress: bool = True,
+    mirror: str | None = None,
+    retries: int = 5,
 ) -> list[Path]:
     """Fetch, verify and place every file of a dataset under ``dest_root/<name>``.
 
@@ -331,13 +471,17 @@ def download(
         timeout: seconds a connection or a read may stall before failing (no hang on a dead host).
         keep_archives: keep extracted archives (under their ``filename``) instead of deleting them.
         progress: tqdm progress bars.
+        mirror: base URL replacing every registry URL (``<mirror>/<name>/<filename>``); None reads
+            ``$DISTILDOC_MIRROR``, ``""`` uses the registry URLs.
+        retries: how many times a connection that dropped mid-stream is resumed before giving up (an
+            unreachable host or an HTTP error fails at once).
 
     Returns:
         The files placed and the top-level paths extracted (already-complete files are included).
 
     Raises:
         RuntimeError: naming the dataset and URL, for an unreachable host, an HTTP error, a size or sha256
-            mismatch, or a ``manual`` dataset whose folder is still empty.
+            mismatch (with the file name and both checksums), or a ``manual`` dataset whose folder is empty.
     """
     source = get_source(name) if isinstance(name, str) else name
     dest = source.target(dest_root)
@@ -350,41 +494,33 @@ def download(
         return [dest]
     state = dest / ".downloads"
     state.mkdir(parents=True, exist_ok=True)
+    pup = _pooch_for(source, dest, mirror)
     written: list[Path] = []
     for rf in source.files:
         record_path = state / f"{_record_name(rf.filename)}.json"
-        final = dest / rf.filename
-        if record_path.is_file():
-            rec = read_json(record_path)
-            if rec.get("url") == rf.url and (rf.sha256 is None or rec.get("sha256") == rf.sha256):
-                log.info("%s: %s already downloaded (%s)", source.name, rf.filename, rec.get("sha256"))
-                written += [dest / t for t in rec.get("extracted", [])] or [final]
-                continue
-        part = state / f"{_record_name(rf.filename)}.part"
-        log.info("%s: downloading %s -> %s", source.name, rf.url, final)
-        digest = _fetch(source, rf, part, timeout, progress)
-        _verify(source, rf, part, digest)
-        size = part.stat().st_size
+        if record_path.is_file() and (placed := _recorded(read_json(record_path), rf, dest)) is not None:
+            log.info("%s: %s already downloaded (recorded in %s)", source.name, rf.filename, record_path)
+            written += placed
+            continue
+        log.info("%s: fetching %s -> %s", source.name, pup.get_url(rf.filename), dest / rf.filename)
+        path, digest = _fetch(source, rf, pup, state, timeout=timeout, progress=progress, retries=retries)
+        size = path.stat().st_size
         extracted: list[str] = []
         if rf.extract:
-            extracted = _extract(source, part, dest)
-            if keep_archives:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(part, final)
-            else:
-                part.unlink()
+            extracted = _extract(source, path, dest)
+            if not keep_archives:
+                path.unlink()
             written += [dest / t for t in extracted]
         else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(part, final)
-            written.append(final)
-        write_json(record_path, {"dataset": source.name, "url": rf.url, "filename": rf.filename, "bytes": size,
-                                 "sha256": digest, "published_sha256": rf.sha256, "extracted": extracted})
+            written.append(path)
+        write_json(record_path, {"dataset": source.name, "url": rf.url, "fetched_from": pup.get_url(rf.filename),
+                                 "filename": rf.filename, "bytes": size, "sha256": digest,
+                                 "published_sha256": rf.sha256, "extracted": extracted})
         log.info("%s: %s ok (%d bytes, sha256 %s)", source.name, rf.filename, size, digest)
     return written
 
 
 def remove_partial(name: str | DatasetSource, dest_root: str | os.PathLike = "data/raw") -> None:
-    """Delete a dataset's bookkeeping (``.downloads``), forcing a fresh download of every file."""
+    """Delete a dataset's bookkeeping (``.downloads``: records and part files), forcing fresh downloads."""
     source = get_source(name) if isinstance(name, str) else name
     shutil.rmtree(source.target(dest_root) / ".downloads", ignore_errors=True)
