@@ -304,12 +304,15 @@ class _TrainStep(nn.Module):
             s = self.model(x.contiguous(memory_format=self.fmt), self.feats)
         if self.autocast is not None:
             s = s.to(torch.float32)  # the method's loss math runs in float32
-        return self.method(s, t, y)["loss"]
+        losses = self.method(s, t, y)
+        self.parts = {k: v.detach() if isinstance(v, torch.Tensor) else v  # the named losses, for the curves
+                      for k, v in losses.items() if k != "loss"}
+        return losses["loss"]
 
 
 def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: TensorSplit, cfg: TrainConfig,
         teacher_train: TeacherSource | None = None, teacher_val: TeacherSource | None = None,
-        ckpt_dir: str | Path | None = None) -> FitResult:
+        ckpt_dir: str | Path | None = None, live_dir: str | Path | None = None) -> FitResult:
     """Train `model` (+ the method's own modules) and keep the weights of the best validation epoch.
 
     With `ckpt_dir`, the whole training state (model, method, optimiser, scheduler, RNG states, position in
@@ -318,6 +321,11 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     ends with exactly the weights of an uninterrupted run. The caller removes `ckpt_dir` once its outputs
     are written. Under torchrun (`distildoc.utils.distributed`) the model runs in DistributedDataParallel,
     each rank takes its share of every global batch of `cfg.batch_size`, and only rank 0 writes checkpoints.
+
+    With `live_dir`, the training curves are logged there with DVCLive (`distildoc.train.curves`), one step per
+    epoch: ``train/loss`` and ``train/<name>`` for each of the method's named losses (means over the epoch's
+    examples), ``lr`` (of the epoch's last step), ``val/loss``, ``val/accuracy`` and ``time_s``; a resumed run
+    replays the checkpoint's epochs first. None: nothing is logged.
     """
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -335,6 +343,9 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     result = FitResult(best_epoch=-1)
     best_score, best_state = math.inf, None
     seen, prior_seconds, start_epoch, order, skip, running = 0, 0.0, 0, None, 0, 0.0
+    curves: list[dict] = []  # one record per finished epoch (the DVCLive rows; kept in the checkpoint)
+    running_parts: dict[str, float] = {}  # the epoch's sums of the named losses (with `live_dir`)
+    lr = opt.param_groups[0]["lr"]
 
     state = load_fit_checkpoint(ckpt_dir, cfg)
     if state is not None:
@@ -346,11 +357,19 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
         start_epoch, skip, order, running = state["epoch"], state["step_in_epoch"], state["order"], state["running"]
         best_score, best_state, result.best_epoch = state["best_score"], state["best_state"], state["best_epoch"]
         result.history, seen, prior_seconds = state["history"], state["seen"], state["train_seconds"]
+        curves = state.get("curves") or [_curve_from_history(h) for h in result.history]  # older checkpoints
+        running_parts = dict(state.get("running_parts") or {})
         log.info("resumed from %s at epoch %d, step %d of the epoch", Path(ckpt_dir) / CKPT_NAME, start_epoch + 1, skip)
 
-    step_module: nn.Module = _TrainStep(model, method, feats, fmt, cfg.autocast)
+    train_step = _TrainStep(model, method, feats, fmt, cfg.autocast)
+    step_module: nn.Module = train_step
     if dist.is_distributed():
         step_module = torch.nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
+    live = None
+    if live_dir is not None and dist.is_main_process():
+        from .curves import TrainingCurves
+
+        live = TrainingCurves(live_dir, replay=curves, step_key="epoch")
     t0 = time.perf_counter()
 
     def checkpoint(epoch: int, step_in_epoch: int) -> None:
@@ -361,7 +380,8 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
             "running": running, "model": model.state_dict(), "method": method.state_dict(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(gen),
             "best_score": best_score, "best_state": best_state, "best_epoch": result.best_epoch,
-            "history": result.history, "seen": seen, "train_seconds": prior_seconds + time.perf_counter() - t0})
+            "history": result.history, "seen": seen, "train_seconds": prior_seconds + time.perf_counter() - t0,
+            "curves": curves, "running_parts": running_parts})
 
     step = start_epoch * steps_per_epoch + skip
     for epoch in range(start_epoch, cfg.epochs):
@@ -370,6 +390,7 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
         method.on_epoch_start(epoch, cfg.epochs)  # per-epoch schedules (DKD's warm-up), the resumed epoch too
         if order is None:  # a fresh epoch (not one resumed mid-way)
             order, skip, running = torch.randperm(len(train), generator=gen), 0, 0.0
+            running_parts = {}
         batches = list(order.split(cfg.batch_size))
         bar = tqdm(batches[skip:], desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False)
         for i, global_idx in enumerate(bar, start=skip):
@@ -382,9 +403,13 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
             (loss * weight).backward()
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            lr = opt.param_groups[0]["lr"]
             opt.step()
             sched.step()
             running += dist.all_sum(float(loss.detach()) * len(idx) * (weight > 0))  # the global batch's loss sum
+            if live_dir is not None:  # every rank (all_sum); the values were computed with the loss
+                for k, v in train_step.parts.items():
+                    running_parts[k] = running_parts.get(k, 0.0) + dist.all_sum(float(v) * len(idx) * (weight > 0))
             seen += len(global_idx)
             step += 1
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and i + 1 < len(batches):
@@ -394,6 +419,13 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
                                "val_accuracy": val_acc})
         log.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.4f", epoch + 1, running / len(train),
                  val_loss, val_acc)
+        curves.append({"epoch": epoch + 1, "train/loss": running / len(train),
+                       **{f"train/{k}": v / len(train) for k, v in running_parts.items()}, "lr": lr,
+                       "val/loss": val_loss, "val/accuracy": val_acc,
+                       "time_s": prior_seconds + time.perf_counter() - t0})
+        if live is not None:
+            live.log(epoch + 1, {k: v for k, v in curves[-1].items() if k != "epoch"})
+            live.flush()
         score = val_loss if cfg.select_on == "val_loss" else -val_acc
         if score < best_score:
             best_score, result.best_epoch = score, epoch + 1
@@ -408,6 +440,12 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     model.eval()
     method.eval()
     return result
+
+
+def _curve_from_history(h: dict) -> dict:
+    """The curve record of a `FitResult.history` entry (checkpoints written before the curves were kept)."""
+    return {"epoch": h["epoch"], "train/loss": h["train_loss"], "val/loss": h["val_loss"],
+            "val/accuracy": h["val_accuracy"]}
 
 
 @torch.no_grad()

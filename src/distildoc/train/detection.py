@@ -337,6 +337,12 @@ class _DetStep(nn.Module):
         return self.method(self.model, self.teacher, images, targets)
 
 
+def _curve_record(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """A history record as training-curve metrics: ``iter``, ``lr``, ``time_s`` as they are, each loss as
+    ``train/<name>``."""
+    return {(k if k in ("iter", "lr", "time_s") else f"train/{k}"): v for k, v in rec.items()}
+
+
 def _move_target(t: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in t.items()}
 
@@ -349,6 +355,7 @@ def train_detector(
     teacher: nn.Module | None = None,
     ckpt_dir: str | Path | None = None,
     stop_after: int | None = None,
+    live_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place (see the module docstring).
 
@@ -362,6 +369,10 @@ def train_detector(
         ckpt_dir: checkpoint folder; resumes from its latest ``ckpt_*.pt`` when present.
         stop_after: stop (with a checkpoint) once this iteration count is reached, even if
             ``cfg.iterations`` is larger — a clean "kill" for time-boxed jobs and tests.
+        live_dir: log the training curves there with DVCLive (`distildoc.train.curves`), one step per history
+            record (every ``log_every`` iterations, step = iteration): ``train/<name>`` for every loss of the
+            record (``loss``, the Mask R-CNN components ``loss_*``, the method's KD terms), ``lr``, ``time_s``;
+            a resumed run replays the checkpoint's history first. None: nothing is logged.
 
     Returns:
         ``history`` (records ``{"iter", "lr", "time_s", <loss names>...}`` averaged over ``log_every``
@@ -435,6 +446,11 @@ def train_detector(
         step_module: nn.Module = _DetStep(model, method, teacher)
         if dist.is_distributed():
             step_module = torch.nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
+        live = None
+        if live_dir is not None and dist.is_main_process():
+            from .curves import TrainingCurves
+
+            live = TrainingCurves(live_dir, replay=[_curve_record(r) for r in history], step_key="iter")
 
         def checkpoint(it: int) -> Path | None:
             if ckpt_dir is None or not dist.is_main_process():
@@ -451,6 +467,8 @@ def train_detector(
                 "wall_time_s": prior_wall + time.perf_counter() - t_run,
                 "spec": dataclasses.asdict(model.spec) if dataclasses.is_dataclass(getattr(model, "spec", None)) else None,
             }
+            if live is not None:
+                live.flush()
             return _save_checkpoint(ckpt_dir, it, payload, cfg.keep_checkpoints)
 
         bar = tqdm(total=cfg.iterations, initial=start, desc="train", disable=not cfg.progress, leave=False)
@@ -485,12 +503,17 @@ def train_detector(
                 rec = {"iter": done, "lr": lr, "time_s": prior_wall + time.perf_counter() - t_run}
                 rec.update({k: v / window_n for k, v in window.items()})
                 history.append(rec)
+                if live is not None:
+                    cur = _curve_record(rec)
+                    live.log(cur.pop("iter"), cur)
                 window, window_n = {}, 0
                 bar.set_postfix(loss=f"{rec['loss']:.3f}")
             bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != end:
                 last_ckpt = checkpoint(done)
         bar.close()
+        if live is not None:
+            live.flush()
         run_wall = time.perf_counter() - t_run
         reached = max(start, end)
         if reached > start or last_ckpt is None:

@@ -3,7 +3,8 @@
 Each job writes run folders with `metrics.json` (schema in `distildoc.report.dic`), `logits_<split>.npz`
 (logits, labels, ids; also ``logits_val.npz``, the validation split the run's post-hoc temperature is fitted on,
 `distildoc.evaluate.calibration`) and a self-contained artefact (`artefact.json`, `model.safetensors`,
-`method.safetensors`) that `distildoc.train.classification.load_classifier` rebuilds for inference.
+`method.safetensors`) that `distildoc.train.classification.load_classifier` rebuilds for inference. A trained run
+also has its training curves in ``dvclive/`` (`distildoc.train.curves`; docs/training_curves.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .classification import (
     split_metrics,
     write_logits,
 )
+from .curves import LIVE_DIRNAME, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,13 @@ def _evaluate(run_dir: Path, model, method, splits: dict[str, TensorSplit], eval
     return out, calibration
 
 
+def _curves_summary(run_dir: Path, best_epoch: int, splits: dict) -> None:
+    """The selected epoch and each evaluation split's accuracy, added to the run's curves (``dvclive/metrics.json``;
+    nothing when it trained no epoch)."""
+    write_summary(run_dir / LIVE_DIRNAME, {"best_epoch": best_epoch,
+                                           **{f"{name}/accuracy": m.get("accuracy") for name, m in splits.items()}})
+
+
 def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, train: TensorSplit,
                   val: TensorSplit, eval_splits: dict[str, TensorSplit], init_from: str | Path | None = None,
                   ckpt_dir: str | Path | None = None) -> dict:
@@ -116,14 +125,17 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
     history: list = []
     if cfg.epochs > 0:
-        res = fit(model, method, train, val, cfg, ckpt_dir=ckpt_dir)
+        res = fit(model, method, train, val, cfg, ckpt_dir=ckpt_dir, live_dir=run_dir / LIVE_DIRNAME)
         runtime = {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
                    "epochs": cfg.epochs, "best_epoch": res.best_epoch}
         history = res.history
     if not dist.is_main_process():
         return {}
+    if cfg.epochs == 0:  # taken as published: no curves (not those of an earlier configuration either)
+        shutil.rmtree(run_dir / LIVE_DIRNAME, ignore_errors=True)
     save_classifier(run_dir, model, method, "ce", ce_hparams, None, model.dims(), None)
     splits, calibration = _evaluate(run_dir, model, method, eval_splits, cfg.eval_batch_size, val)
+    _curves_summary(run_dir, runtime["best_epoch"], splits)
     metrics = {"dataset": dataset, "role": "teacher", "teacher": role, "student": None, "method": "supervised",
                "init": init, "seed": cfg.seed, "arch": spec.display_name,
                "weights": model.weights_provenance,
@@ -204,11 +216,13 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
         log.info("training %s -> %s with %s (batch %d, %d epochs)", teacher_role, student_role, method_key,
                  cfg.batch_size, cfg.epochs)
         res = fit(model, method, train, val, cfg, cache_train, cache_val,
-                  ckpt_dir=Path(ckpt_root) / method_key if ckpt_root is not None else None)
+                  ckpt_dir=Path(ckpt_root) / method_key if ckpt_root is not None else None,
+                  live_dir=Path(run_dir) / LIVE_DIRNAME)
         if not dist.is_main_process():
             continue
         save_classifier(run_dir, model, method, method_key, hparams, teacher_spec, sdims, tdims)
         splits, calibration = _evaluate(Path(run_dir), model, method, eval_splits, cfg.eval_batch_size, val)
+        _curves_summary(Path(run_dir), res.best_epoch, splits)
         metrics = {"dataset": dataset, "role": "student", "teacher": teacher_role, "student": student_role,
                    "method": method_key, "init": init, "seed": seed, "weights": model.weights_provenance,
                    "arch": model.spec.display_name,

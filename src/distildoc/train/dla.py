@@ -3,7 +3,8 @@ or student, or a student distilled from a trained teacher), trained and evaluate
 
 A model folder holds ``model.pt`` (state dict), ``spec.json`` (the `DetectorSpec`), ``metrics.json``
 (COCO bbox / segm AP on the evaluation split, parameters, training time) and the training checkpoints
-(``ckpt/<configuration key>/``; a killed job resumes from the latest one). FLOPs and images/s come from
+(``ckpt/<configuration key>/``; a killed job resumes from the latest one) and the training curves (``dvclive/``,
+`distildoc.train.curves`, with the final mAP in its ``metrics.json``). FLOPs and images/s come from
 `measure_dla_models`, one job that times every model side by side
 (`distildoc.evaluate.detection.measure_efficiency`), so that throughput is not skewed by whichever
 training job happened to run alongside.
@@ -28,6 +29,7 @@ from ..models.detection import DetectorSpec, build_detector, detector_spec
 from ..models.detection.vit_init import init_vit_backbone
 from ..utils import distributed as dist
 from ..utils.io import atomic_path, read_json, write_json
+from .curves import LIVE_DIRNAME, write_summary
 from .detection import train_detector
 
 log = logging.getLogger(__name__)
@@ -198,7 +200,7 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
                                        **({"backbone_init": backbone_init["sha256"]} if backbone_init else {})},
                                       sort_keys=True, default=str).encode()).hexdigest()[:12]
     result = train_detector(model, train_set, recipe, method=method, teacher=teacher,
-                            ckpt_dir=out_dir / "ckpt" / run_key)
+                            ckpt_dir=out_dir / "ckpt" / run_key, live_dir=out_dir / LIVE_DIRNAME)
     model.eval()
     if not dist.is_main_process():  # under torchrun every rank trains; rank 0 evaluates and writes
         return {}
@@ -237,6 +239,8 @@ def train_dla(out_dir: str | Path, role: str, dla_cfg: dict, train_ann: str | Pa
                            "count": len(result["skipped_inputs"]) + len(eval_skipped)},
     }
     write_json(out_dir / "metrics.json", metrics)
+    write_summary(out_dir / LIVE_DIRNAME, {"eval/mAP": metrics["mAP"],
+                                           "eval/segm_mAP": (metrics["segm"] or {}).get("AP")})
     log.info("%s (%s): bbox mAP %.2f, %.2f M params, %d iterations in %.0f s", role, metrics["method"],
              metrics["mAP"] or 0.0, metrics["params_M"], result["iterations"], result["wall_time_s"])
     return metrics
