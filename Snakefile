@@ -19,6 +19,8 @@ include: "workflow/rules/dla_common.smk"
 include: "workflow/rules/dla.smk"
 include: "workflow/rules/docvqa.smk"
 include: "workflow/rules/report.smk"
+# target `export` (not part of `all`): ONNX exports of the trained models and the deployment table
+include: "workflow/rules/export.smk"
 # opt-in (AGPL-3.0 teacher, `make real-teacher`): only presets with a `real_teacher` section
 if "real_teacher" in CFG:
 
