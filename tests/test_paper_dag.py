@@ -27,7 +27,7 @@ PAPER_RULES = {  # rule -> jobs in the paper DAG
     "dic_decode_rvl_n": 1,
     "dic_decode_tobacco": 1,
     "dic_train_teacher": 6,
-    "dic_train_students": 40,
+    "dic_train_students": 38,
     "dic_tables": 1,
     "dla_split": 1,
     "dla_train": 10,  # 4 supervised + 2 pairs x (SimKD, ReviewKD, PKD)
