@@ -95,7 +95,9 @@ rule dic_train_students:
 
 rule dic_tables:
     input:
-        teachers=[f"{DIC_RES}/teachers/{ds}/{b['teacher']}/metrics.json" for ds in DIC["datasets"] for b in DIC["grid"]],
+        # one per (dataset, teacher), however many grid blocks name the teacher
+        teachers=list(dict.fromkeys(f"{DIC_RES}/teachers/{ds}/{b['teacher']}/metrics.json"
+                                    for ds in DIC["datasets"] for b in DIC["grid"])),
         runs=[pair_dir(*key) for key in DIC_JOBS],
     output:
         runs_csv=f"{RES}/metrics/dic_runs.csv",

@@ -12,7 +12,7 @@ from distildoc.utils.runtime import init_script, log
 
 init_script(snakemake)  # noqa: F821 - injected by Snakemake
 inp, out = snakemake.input, snakemake.output  # noqa: F821
-paths = [Path(p) for p in inp.teachers] + sorted(m for d in inp.runs for m in Path(d).glob("*/metrics.json"))
+paths = [Path(p) for p in dict.fromkeys(inp.teachers)] + sorted(m for d in inp.runs for m in Path(d).glob("*/metrics.json"))
 df = load_runs(paths)
 write_text(out.runs_csv, df.to_csv(index=False))
 written = write_dic_tables(df, Path(out.tables))
