@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from distildoc.config import dic_inits
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # what a scratch project needs: the workflow definition (the library is installed in the venv)
@@ -76,7 +78,8 @@ def test_smoke_dag_produces_every_classification_cell_and_table(smoke_project: P
             for student in block["students"]:
                 for method in block["methods"] + ["ce"]:
                     t = "none" if method == "ce" else block["teacher"]
-                    run = res / f"dic/runs/{ds}/{t}__{student}__random__s0/{method}"
+                    init = dic_inits(cfg, student, block)[0]  # a block may name its own inits
+                    run = res / f"dic/runs/{ds}/{t}__{student}__{init}__s0/{method}"
                     m = json.loads((run / "metrics.json").read_text())
                     assert m["method"] == method and m["student"] == student
                     assert set(m["splits"]) == ({"test", "rvl_n"} if ds == "rvl" else {"test"})
