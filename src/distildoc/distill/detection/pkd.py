@@ -6,8 +6,8 @@ positions (zero mean, unit standard deviation), and the standardised maps are ma
 
     F̂ = (F − μ_c) / (σ_c + ε),  μ_c, σ_c over (N, H, W) of channel c,  ε = 1e-6
 
-    L_pkd(F^s, F^t) = ½ · MSE(F̂^s, F̂^t) = ½ · mean_{c,n,h,w} (F̂^s − F̂^t)²   (= 1 − r per channel, up to the
-                                                                           (n−1)/n of the sample std)
+    L_pkd(F^s, F^t) = ½ · MSE(F̂^s, F̂^t) = ½ · mean_{c,n,h,w} (F̂^s − F̂^t)²
+                    (= 1 − r per channel, up to the (n−1)/n of the sample std)
 
     L = L_det(student) + λ · Σ_{l ∈ P2..P5} L_pkd(F_l^s, F_l^t),     λ = 6
 
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ...models.detection.backbones import FPN_KEYS
-from ...models.detection.maskrcnn import check_same_transform, detection_losses, transform_images
+from ...models.detection.maskrcnn import check_same_transform
 from ..losses import pkd_loss
 from .registry import DetectionDistillMethod, freeze_module, register_method
 
@@ -81,19 +81,10 @@ class PKDDet(DetectionDistillMethod):
 
     def forward(self, student_model: nn.Module, teacher_model: nn.Module | None, images: Sequence[Tensor],
                 targets: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
-        teacher_model = self._require_teacher(teacher_model)
-        if targets is None:
-            raise ValueError("pkd needs targets (its loss includes the detection losses)")
-        image_list, t_targets = transform_images(student_model, images, targets)
-        s_feats = student_model.backbone(image_list.tensors)
-        losses: dict[str, Tensor] = dict(detection_losses(student_model, image_list, s_feats, t_targets))
-        with torch.no_grad():
-            t_feats = teacher_model.backbone(image_list.tensors)
+        losses, s_feats, t_feats = self._features_and_detection_losses(student_model, teacher_model, images, targets)
         per_level = [pkd_loss(s_feats[k], t_feats[k]) for k in self.levels]
         for k, v in zip(self.levels, per_level):
             losses[f"pkd_p{FPN_KEYS.index(k) + 2}"] = v.detach()
         kd = self.loss_weight * torch.stack(per_level).sum()
         losses["pkd"] = kd
-        det_total = sum(v for k, v in losses.items() if k.startswith("loss_"))
-        losses["loss"] = det_total + kd
-        return losses
+        return self._with_detection_total(losses, "pkd")

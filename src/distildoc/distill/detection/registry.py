@@ -27,8 +27,10 @@ import abc
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
+import torch
 from torch import Tensor, nn
 
+from ...models.detection.maskrcnn import detection_losses, transform_images
 from ..registry import Registry
 
 __all__ = [
@@ -81,6 +83,28 @@ class DetectionDistillMethod(nn.Module, abc.ABC):
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The method's own parameters that need gradients."""
         return (p for p in self.parameters() if p.requires_grad)
+
+    def _features_and_detection_losses(self, student_model: nn.Module, teacher_model: nn.Module | None,
+                                       images: Sequence[Tensor], targets: Sequence[Mapping[str, Any]] | None,
+                                       ) -> tuple[dict[str, Tensor], Mapping[str, Tensor], Mapping[str, Tensor]]:
+        """The shared first half of a feature method that keeps the detection losses (ReviewKD, PKD): the batch
+        through the student's transform, the student's FPN maps and detection losses, and the frozen teacher's
+        FPN maps of the same tensors. Returns ``(losses, student_feats, teacher_feats)``."""
+        teacher_model = self._require_teacher(teacher_model)
+        if targets is None:
+            raise ValueError(f"{self.key} needs targets (its loss includes the detection losses)")
+        image_list, t_targets = transform_images(student_model, images, targets)
+        s_feats = student_model.backbone(image_list.tensors)
+        losses: dict[str, Tensor] = dict(detection_losses(student_model, image_list, s_feats, t_targets))
+        with torch.no_grad():
+            t_feats = teacher_model.backbone(image_list.tensors)
+        return losses, s_feats, t_feats
+
+    @staticmethod
+    def _with_detection_total(losses: dict[str, Tensor], kd_key: str) -> dict[str, Tensor]:
+        """``loss`` = the detection losses (``loss_*``) + the weighted KD term ``losses[kd_key]``."""
+        losses["loss"] = sum(v for k, v in losses.items() if k.startswith("loss_")) + losses[kd_key]
+        return losses
 
     def _require_teacher(self, teacher: nn.Module | None) -> nn.Module:
         if teacher is None:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...models.detection.backbones import FPN_KEYS
-from ...models.detection.maskrcnn import check_same_transform, detection_losses, transform_images
+from ...models.detection.maskrcnn import check_same_transform
 from ..losses import hcl_loss
 from .registry import DetectionDistillMethod, freeze_module, register_method
 
@@ -142,20 +142,11 @@ class ReviewKDDet(DetectionDistillMethod):
 
     def forward(self, student_model: nn.Module, teacher_model: nn.Module | None, images: Sequence[Tensor],
                 targets: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
-        teacher_model = self._require_teacher(teacher_model)
-        if targets is None:
-            raise ValueError("reviewkd needs targets (its loss includes the detection losses)")
-        image_list, t_targets = transform_images(student_model, images, targets)
-        s_feats = student_model.backbone(image_list.tensors)
-        losses: dict[str, Tensor] = dict(detection_losses(student_model, image_list, s_feats, t_targets))
-        with torch.no_grad():
-            t_feats = teacher_model.backbone(image_list.tensors)
+        losses, s_feats, t_feats = self._features_and_detection_losses(student_model, teacher_model, images, targets)
         reviewed = self.fusion([s_feats[k] for k in FPN_KEYS])
         per_level = [hcl_loss(r, t_feats[k], self.pool_sizes) for r, k in zip(reviewed, FPN_KEYS)]
         for k, v in zip(FPN_KEYS, per_level):
             losses[f"hcl_p{FPN_KEYS.index(k) + 2}"] = v.detach()
         kd = self.loss_weight * torch.stack(per_level).sum()
         losses["reviewkd"] = kd
-        det_total = sum(v for k, v in losses.items() if k.startswith("loss_"))
-        losses["loss"] = det_total + kd
-        return losses
+        return self._with_detection_total(losses, "reviewkd")
