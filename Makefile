@@ -23,8 +23,14 @@ $(STAMP): pyproject.toml
 cluster-deps:
 	command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; }
 
+# records the run's start / end / exit status (logs/<preset>/benchmarks/make_pipeline.tsv) and prints where the time
+# went (every rule's Snakemake `benchmark:` file; benchmarks/pipeline_profile.py)
 pipeline: setup
-	$(BIN)/snakemake --cores $(CORES) all --config preset=$(PRESET)
+	@mkdir -p logs/$(PRESET)/benchmarks
+	@start=$$(date +%s); $(BIN)/snakemake --cores $(CORES) all --config preset=$(PRESET); rc=$$?; \
+	printf '%s\t%s\t%s\n' "$$start" "$$(date +%s)" "$$rc" >> logs/$(PRESET)/benchmarks/make_pipeline.tsv; \
+	test $$rc -ne 0 || $(BIN)/python benchmarks/pipeline_profile.py --preset $(PRESET) --out logs/$(PRESET)/benchmarks/profile.md; \
+	exit $$rc
 
 smoke: setup
 	$(BIN)/snakemake --cores $(CORES) all --config preset=smoke

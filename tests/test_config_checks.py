@@ -172,3 +172,28 @@ def test_seeds_and_inits_as_lists_or_per_key() -> None:
     with pytest.raises(ConfigError, match=r"dic\.seeds"):
         validate_config({**copy.deepcopy(PARAMS), "preset": "smoke",
                          "presets": {**PARAMS["presets"], "smoke": {**PARAMS["presets"]["smoke"], "dic": cfg["dic"]}}})
+
+
+def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
+    """The teacher rule's params: a student recipe or grid edit leaves every teacher's view (so its job) alone; a
+    teacher override changes that teacher's view only; the teacher trains exactly as from the whole section."""
+    from distildoc.config import dic_teacher_view
+    from distildoc.train.dic import recipe_for, role_spec, train_config
+
+    dic = _preset("default")["dic"]
+    views = {(ds, t): dic_teacher_view(dic, ds, t) for ds in ("rvl", "tobacco") for t in ("ViT-B", "DiT-B", "R101")}
+    assert views[("rvl", "R101")]["teacher_overrides"] == {"R101": dic["teacher_overrides"]["R101"]}
+    assert "teacher_overrides" not in views[("rvl", "DiT-B")]
+    assert views[("tobacco", "R101")]["seeds"] == {"tobacco": [0]}
+    assert not {"student", "student_overrides", "grid", "methods", "inits"} & set(views[("rvl", "ViT-B")])
+    for (ds, t), view in views.items():  # the job reads the same recipe, model and config either way
+        for kind in ("teacher", "teacher_finetune"):
+            assert recipe_for(kind, t, view) == recipe_for(kind, t, dic)
+        assert role_spec(t, ds, view) == role_spec(t, ds, dic)
+        assert train_config(recipe_for("teacher", t, view), 0, view) == train_config(recipe_for("teacher", t, dic), 0, dic)
+    edited = copy.deepcopy(dic)
+    edited["student"]["epochs"] += 1
+    edited["grid"] = edited["grid"][:1]
+    edited["teacher_overrides"]["DiT-B"] = {"epochs": 7}  # a new override
+    changed = {k for k, v in views.items() if dic_teacher_view(edited, *k) != v}
+    assert changed == {("rvl", "DiT-B"), ("tobacco", "DiT-B")}

@@ -125,6 +125,14 @@ def test_embedded_beit_head_is_not_scaled_down(embedded_models):
     assert 0.01 < float(head.std()) < 0.03
 
 
+def test_embedded_dit_has_dits_position_embeddings(embedded_models):
+    """DiT (microsoft/dit-base: `use_absolute_position_embeddings`, no relative position bias) differs from timm's
+    BEiT default there; the stand-in follows DiT: one learnt table for the 6x6 patch grid + CLS, no per-block bias."""
+    m = embedded_models["DiT-B"].model
+    assert m.pos_embed is not None and tuple(m.pos_embed.shape) == (1, 37, 192)
+    assert m.rel_pos_bias is None and all(b.attn.relative_position_bias_table is None for b in m.blocks)
+
+
 def test_beit_feature_definitions(embedded_models):
     doc = embedded_models["DiT-B"]
     m, x = doc.model, _x()

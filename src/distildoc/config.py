@@ -86,6 +86,28 @@ def dic_inits(dic_cfg: dict[str, Any], student: str, block: dict[str, Any] | Non
     return list(inits if isinstance(inits, list) else inits[student])
 
 
+#: the `dic` keys every teacher job reads (besides its own recipe, overrides, hub weights and first seed)
+TEACHER_KEYS = ("archs", "img_size", "cache_dtype", "eval_batch_size", "tobacco_teacher_from_rvl")
+
+
+def dic_teacher_view(dic_cfg: dict[str, Any], dataset: str, role: str) -> dict[str, Any]:
+    """The part of `dic` that one teacher job (`dataset`, `role`) reads: :data:`TEACHER_KEYS`, the ``teacher`` and
+    ``teacher_finetune`` recipes, this role's ``teacher_overrides`` and published ``teacher_weights``, and the
+    dataset's first seed. The teacher rule takes this as its params, so Snakemake re-trains a teacher only when
+    its own settings change, not when a student recipe, another teacher or the grid does."""
+    view: dict[str, Any] = {k: dic_cfg[k] for k in TEACHER_KEYS if k in dic_cfg}
+    view["teacher"] = dic_cfg["teacher"]
+    view["teacher_finetune"] = dic_cfg["teacher_finetune"]
+    override = dic_cfg.get("teacher_overrides", {}).get(role)
+    if override:
+        view["teacher_overrides"] = {role: override}
+    hub = dic_cfg.get("teacher_weights", {}).get(dataset, {})
+    if role in hub:
+        view["teacher_weights"] = {dataset: {role: hub[role]}}
+    view["seeds"] = {dataset: dic_seeds(dic_cfg, dataset)[:1]}
+    return view
+
+
 def dic_jobs(dic_cfg: dict[str, Any]) -> dict[tuple[str, str, str, str, int], list[str]]:
     """The classification student jobs of a preset: (dataset, teacher or ``'none'``, student, init, seed) ->
     the methods that job trains, in grid order. ``'none'`` is the supervised ``ce`` student, one per

@@ -27,6 +27,8 @@ rule synthetic_split:
         seed=SEED,
     log:
         f"{LOGS}/data/synthetic_{{dataset}}_{{split}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/synthetic_split/synthetic_{{dataset}}_{{split}}.tsv"
     threads: 1
     message:
         "Rendering synthetic {wildcards.dataset}/{wildcards.split} ({params.n_per_class} pages per class)"
@@ -51,6 +53,8 @@ rule student_subset:
         **CFG["data"]["student_subset"],
     log:
         f"{LOGS}/data/student_subset.log",
+    benchmark:
+        f"{LOGS}/benchmarks/student_subset/student_subset.tsv"
     threads: 1
     message:
         "Student subset: first {params.train_per_class}/{params.val_per_class} per class after a seed-{params.seed} shuffle"
@@ -71,6 +75,8 @@ rule data_summary:
         figure=f"{RES}/data/synthetic_pages.png",
     log:
         f"{LOGS}/data/summary.log",
+    benchmark:
+        f"{LOGS}/benchmarks/data_summary/summary.tsv"
     threads: 1
     message:
         "Summarising the {PRESET} datasets"
@@ -164,6 +170,8 @@ else:
             dataset="rvl_cdip_n",
         log:
             f"{LOGS}/data/labels_rvl_cdip_n.log",
+        benchmark:
+            f"{LOGS}/benchmarks/rvl_cdip_n_labels/labels_rvl_cdip_n.tsv"
         threads: 1
         message:
             "RVL-CDIP-N: images and label file (12 classes, RVL-CDIP ids)"
@@ -187,6 +195,8 @@ else:
             seed=42,
         log:
             f"{LOGS}/data/labels_tobacco3482.log",
+        benchmark:
+            f"{LOGS}/benchmarks/tobacco3482_labels/labels_tobacco3482.tsv"
         threads: 1
         message:
             "Tobacco-3482: {params.train_per_class}/{params.val_per_class}/rest per class split (seed {params.seed})"
@@ -213,6 +223,8 @@ else:
             seed=42,
         log:
             f"{LOGS}/data/layout_{{layout_ds}}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/layout_convert/layout_{{layout_ds}}.tsv"
         threads: 1
         message:
             "Layout files of {wildcards.layout_ds} (COCO train / val)"

@@ -35,6 +35,8 @@ for _group, _names in DECODE_GROUPS.items():
             size=SIZE,
         log:
             f"{LOGS}/dic/decode_{_group}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/dic_decode/decode_{_group}.tsv"
         threads: 1
         conda:
             ENV
@@ -55,9 +57,12 @@ rule dic_train_teacher:
         cache_train=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_train.safetensors",
         cache_val=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_val.safetensors",
     params:
-        dic=DIC,
+        # only what this teacher reads: editing a student recipe or the grid re-trains no teacher
+        dic=lambda wc: dic_teacher_view(DIC, wc.dsname, wc.teacher),
     log:
         f"{LOGS}/dic/teacher_{{dsname}}_{{teacher}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dic_train_teacher/teacher_{{dsname}}_{{teacher}}.tsv"
     threads: 1
     # the teachers head the DAG's longest chain (teacher -> its students -> tables): start them first
     priority: 10
@@ -82,6 +87,8 @@ rule dic_train_students:
         methods=lambda wc: DIC_JOBS[(wc.dsname, wc.pteacher, wc.student, wc.init, int(wc.seed))],
     log:
         f"{LOGS}/dic/students_{{dsname}}_{{pteacher}}_{{student}}_{{init}}_s{{seed}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dic_train_students/students_{{dsname}}_{{pteacher}}_{{student}}_{{init}}_s{{seed}}.tsv"
     threads: 1
     resources:
         **train_resources(),
@@ -109,6 +116,8 @@ rule dic_tables:
         tables=directory(f"{RES}/tables/dic"),
     log:
         f"{LOGS}/dic/tables.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dic_tables/tables.tsv"
     threads: 1
     conda:
         ENV

@@ -1,6 +1,6 @@
 # Configuration-derived paths and input functions of the classification stage (rules in dic.smk).
 
-from distildoc.config import dic_jobs
+from distildoc.config import dic_jobs, dic_teacher_view
 
 DIC = CFG["dic"]
 DIC_RES = f"{RES}/dic"

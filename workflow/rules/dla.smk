@@ -21,6 +21,8 @@ rule dla_split:
         n_val=DLA["eval_pages"],
     log:
         f"{LOGS}/dla/split.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_split/split.tsv"
     threads: 1
     conda:
         ENV
@@ -42,6 +44,8 @@ rule dla_train:
         seed=SEED,
     log:
         f"{LOGS}/dla/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_train/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     threads: 1
     resources:
         **train_resources(),
@@ -63,6 +67,8 @@ rule dla_predict:
         score_thresh=DLA["export_score_thresh"],
     log:
         f"{LOGS}/dla/predict_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_predict/predict_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     threads: 1
     conda:
         ENV
@@ -84,6 +90,8 @@ rule dla_predict_folder:
         score_thresh=DLA["export_score_thresh"],
     log:
         f"{LOGS}/dla/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_predict_folder/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     wildcard_constraints:
         folder="|".join(map(re.escape, DLA_PREDICT_FOLDERS)) or "(?!)",
     threads: 1
@@ -113,6 +121,8 @@ rule dla_eval_publaynet:
         score_thresh=DLA["eval_score_thresh"],
     log:
         f"{LOGS}/dla/real_eval/publaynet/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_eval_publaynet/real_eval/publaynet/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     threads: 1
     conda:
         ENV
@@ -133,6 +143,8 @@ rule dla_efficiency:
         images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/dla/efficiency.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_efficiency/efficiency.tsv"
     # all cores: nothing else runs while the models are timed (torch uses this many threads)
     threads: workflow.cores
     conda:
@@ -160,6 +172,8 @@ rule dla_tables:
         **DLA_TABLE_PARAMS,
     log:
         f"{LOGS}/dla/tables.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dla_tables/tables.tsv"
     threads: 1
     conda:
         ENV
@@ -189,6 +203,8 @@ if DLA_EXTRA:
             n_val=DLA["eval_pages"],
         log:
             f"{LOGS}/dla/{{dla_extra}}/split.log",
+        benchmark:
+            f"{LOGS}/benchmarks/dla_split_extra/{{dla_extra}}/split.tsv"
         threads: 1
         conda:
             ENV
@@ -209,6 +225,8 @@ if DLA_EXTRA:
             seed=SEED,
         log:
             f"{LOGS}/dla/{{dla_extra}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/dla_train_extra/{{dla_extra}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
         threads: 1
         resources:
             **train_resources(),
@@ -230,6 +248,8 @@ if DLA_EXTRA:
             images_root="data/raw/{dla_extra}",
         log:
             f"{LOGS}/dla/{{dla_extra}}/efficiency.log",
+        benchmark:
+            f"{LOGS}/benchmarks/dla_efficiency_extra/{{dla_extra}}/efficiency.tsv"
         threads: workflow.cores
         conda:
             ENV

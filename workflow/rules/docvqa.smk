@@ -23,6 +23,8 @@ rule docvqa_select:
         seed=SEED,
     log:
         f"{LOGS}/docvqa/select.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_select/select.tsv"
     threads: 1
     conda:
         ENV
@@ -44,6 +46,8 @@ rule docvqa_select_extra:
         seed=SEED,
     log:
         f"{LOGS}/docvqa/select_{{dv_extra}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_select_extra/select_{{dv_extra}}.tsv"
     threads: 1
     conda:
         ENV
@@ -63,6 +67,8 @@ rule docvqa_dla_predict_extra:
         score_thresh=DLA["export_score_thresh"],
     log:
         f"{LOGS}/docvqa/dla_{{dv_extra}}_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_dla_predict_extra/dla_{{dv_extra}}_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     threads: 1
     conda:
         ENV
@@ -88,6 +94,8 @@ rule docvqa_grid:
         runs_dir=lambda wc: f"{DOCVQA_RES}/{wc.dv_dataset}/runs",
     log:
         f"{LOGS}/docvqa/grid_{{dv_dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_grid/grid_{{dv_dataset}}.tsv"
     # the LLM uses both cores (OMP_WAIT_POLICY=PASSIVE is set by the script before torch loads)
     threads: 2
     resources:
@@ -113,6 +121,8 @@ rule docvqa_realfixture:
         seed=SEED,
     log:
         f"{LOGS}/docvqa/realfixture.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_realfixture/realfixture.tsv"
     threads: 2
     conda:
         ENV
@@ -136,6 +146,8 @@ rule docvqa_tables:
         tables_dir=lambda wc, output: str(Path(output.tables[0]).parent),
     log:
         f"{LOGS}/docvqa/tables.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_tables/tables.tsv"
     threads: 1
     conda:
         ENV

@@ -39,6 +39,8 @@ rule export_dic_teacher:
         parity_pages=EXPORT["parity_pages"],
     log:
         f"{LOGS}/export/dic_teacher_{{dsname}}_{{teacher}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/export_dic_teacher/dic_teacher_{{dsname}}_{{teacher}}.tsv"
     threads: 1
     conda:
         ENV
@@ -63,6 +65,8 @@ rule export_dic_student:
         parity_pages=EXPORT["parity_pages"],
     log:
         f"{LOGS}/export/dic_{{dsname}}_{{pteacher}}__{{student}}__{{init}}__s{{seed}}_{{method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/export_dic_student/dic_{{dsname}}_{{pteacher}}__{{student}}__{{init}}__s{{seed}}_{{method}}.tsv"
     wildcard_constraints:
         method="|".join(map(re.escape, DIC["methods"])),
     threads: 1
@@ -85,6 +89,8 @@ rule export_dla:
         images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/export/dla_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/export_dla/dla_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     threads: 1
     conda:
         ENV
@@ -115,6 +121,8 @@ rule export_deploy:
         images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/export/deploy.log",
+    benchmark:
+        f"{LOGS}/benchmarks/export_deploy/deploy.tsv"
     # all cores: nothing else runs while the models are timed (torch and onnxruntime use this many threads)
     threads: workflow.cores
     conda:

@@ -44,6 +44,8 @@ rule real_teacher_pseudo_labels:
         images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/dla/real_teacher/pseudo_labels.log",
+    benchmark:
+        f"{LOGS}/benchmarks/real_teacher_pseudo_labels/real_teacher/pseudo_labels.tsv"
     threads: 1
     conda:
         ENV
@@ -67,6 +69,8 @@ rule real_teacher_student:
         seed=SEED,
     log:
         f"{LOGS}/dla/real_teacher/{RT_STUDENT}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/real_teacher_student/real_teacher/{RT_STUDENT}.tsv"
     threads: 1
     resources:
         **train_resources(),
@@ -90,6 +94,8 @@ rule real_teacher_onnx_eval:
         nms_thresh=RT["nms_thresh"],
     log:
         f"{LOGS}/dla/real_teacher/publaynet_{{rt_onnx}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/real_teacher_onnx_eval/real_teacher/publaynet_{{rt_onnx}}.tsv"
     threads: 1
     conda:
         ENV
@@ -112,6 +118,8 @@ rule real_teacher_student_eval:
         score_thresh=DLA["eval_score_thresh"],
     log:
         f"{LOGS}/dla/real_teacher/publaynet_{RT_STUDENT}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/real_teacher_student_eval/real_teacher/publaynet_{RT_STUDENT}.tsv"
     threads: 1
     conda:
         ENV
@@ -137,6 +145,8 @@ rule real_teacher_summary:
         eval_folder=RT_EVAL_DIR,
     log:
         f"{LOGS}/dla/real_teacher/summary.log",
+    benchmark:
+        f"{LOGS}/benchmarks/real_teacher_summary/real_teacher/summary.tsv"
     threads: 1
     conda:
         ENV

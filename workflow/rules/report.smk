@@ -35,6 +35,8 @@ rule report_tables:
                 labels={"table": t}) for t in REPORT_STAGE_TABLES],
     log:
         f"{LOGS}/report/tables.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_tables/tables.tsv"
     threads: 1
     conda:
         ENV
@@ -58,6 +60,8 @@ rule report_compare:
         published_root=lambda wc, input: str(Path(input.published[0]).parent),
     log:
         f"{LOGS}/report/compare.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_compare/compare.tsv"
     threads: 1
     conda:
         ENV
@@ -99,6 +103,8 @@ rule report_claims:
         bootstrap_seed=0,
     log:
         f"{LOGS}/report/claims.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_claims/claims.tsv"
     threads: 1
     conda:
         ENV
@@ -121,6 +127,8 @@ rule report_results:
         preset=PRESET,
     log:
         f"{LOGS}/report/results.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_results/results.tsv"
     threads: 1
     conda:
         ENV
@@ -152,6 +160,8 @@ rule report_figures_dic:
         out_dir=lambda wc, output: str(Path(output[0]).parent),
     log:
         f"{LOGS}/report/figures_dic.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_figures_dic/figures_dic.tsv"
     threads: 1
     conda:
         ENV
@@ -177,6 +187,8 @@ rule report_figures_dla:
         out_dir=lambda wc, output: str(Path(output[0]).parent),
     log:
         f"{LOGS}/report/figures_dla.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_figures_dla/figures_dla.tsv"
     threads: 1
     conda:
         ENV
