@@ -86,8 +86,15 @@ def test_readme_results_script(tmp_path: Path, capsys) -> None:
     readme, page = tmp_path / "README.md", tmp_path / "results.md"
     page.write_text("# Results: `default` preset\n\nnumbers\n")
     readme.write_text(f"# X\n\n{BEGIN}\n{END}\n")
-    assert mod.main(["--readme", str(readme), "--page", str(page)]) == 0
+    assert mod.main(["--readme", str(readme), "--page", str(page), "--preset", "none"]) == 0
     assert readme.read_text() == f"# X\n\n{BEGIN}\n## Results: `default` preset\n\nnumbers\n{END}\n"
+    profile = tmp_path / "profile.md"
+    profile.write_text("70 jobs\n\n### Per stage\n")
+    assert mod.main(["--readme", str(readme), "--page", str(page), "--profile", str(profile)]) == 0
+    assert readme.read_text() == (f"# X\n\n{BEGIN}\n## Results: `default` preset\n\nnumbers\n\n"
+                                  f"### What this run cost\n\n70 jobs\n\n#### Per stage\n{END}\n")
+    with pytest.raises(SystemExit, match="missing.md: no such profile"):
+        mod.main(["--readme", str(readme), "--page", str(page), "--profile", str(tmp_path / "missing.md")])
     readme.write_text("# X, no markers\n")
     with pytest.raises(SystemExit, match="README.md: expected one"):
         mod.main(["--readme", str(readme), "--page", str(page)])
