@@ -170,7 +170,8 @@ def generate_split(
     for index in tqdm(range(total), desc=f"synthetic {dataset}/{split}", disable=not progress, unit="page"):
         page, image = render_page(spec, index % n_classes, seed, split, index, width, height, max_questions)
         buf = io.BytesIO()
-        image.save(buf, format="PNG")
+        # zlib level 1: 15 vs 36 ms a page at PIL's default 6, files 9 % larger (rendering itself is ~19 ms)
+        image.save(buf, format="PNG", compress_level=1)
         write_bytes(root / page.image_path, buf.getvalue())
         pages.append(page)
 
