@@ -56,6 +56,8 @@ rule student_subset:
     benchmark:
         f"{LOGS}/benchmarks/student_subset/student_subset.tsv"
     threads: 1
+    # seconds of work that gates every classification teacher: never queue it behind a long layout job
+    priority: 20
     message:
         "Student subset: first {params.train_per_class}/{params.val_per_class} per class after a seed-{params.seed} shuffle"
     conda:

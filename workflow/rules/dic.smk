@@ -38,6 +38,7 @@ for _group, _names in DECODE_GROUPS.items():
         benchmark:
             f"{LOGS}/benchmarks/dic_decode/decode_{_group}.tsv"
         threads: 1
+        priority: 20  # about a minute that gates the teachers (the DAG's longest chains start there)
         conda:
             ENV
         message:
