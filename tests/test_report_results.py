@@ -100,3 +100,28 @@ def test_readme_results_script(tmp_path: Path, capsys) -> None:
         mod.main(["--readme", str(readme), "--page", str(page)])
     with pytest.raises(SystemExit, match="no results page"):
         mod.main(["--readme", str(readme), "--page", str(tmp_path / "missing.md")])
+
+
+def test_results_page_calibration_section(tmp_path: Path) -> None:
+    """The calibration section renders calibration_gap.csv as written by the dic stage (read back from CSV)."""
+    from distildoc.report.calibration import calibration_gap, calibration_table
+
+    runs, kd, gap, claims = _inputs()
+    table = calibration_table(runs)
+    cal = calibration_gap(table)
+    (tmp_path / "dic").mkdir()
+    cal.to_csv(tmp_path / "dic" / "calibration_gap.csv", index=False)
+    for name, frame in (("runs", runs), ("kd", kd), ("gap", gap), ("claims", claims)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    out = write_results_page(tmp_path / "results.md", "smoke", tmp_path / "runs.csv", tmp_path / "kd.csv",
+                             tmp_path / "gap.csv", tmp_path / "claims.csv", None, tmp_path / "dic")
+    page = out.read_text()
+    heads = [ln for ln in page.splitlines() if ln.startswith("#")]
+    assert heads[-2:] == ["## Calibration before and after temperature scaling", "## The paper's claims"]
+    section = page.split("## Calibration before and after temperature scaling", 1)[1].split("## The paper's", 1)[0]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| rvl")]
+    assert len(rows) == len(cal) > 0
+    first = cal.iloc[0]
+    assert rows[0].startswith(f"| {first['dataset']} | {first['init']} | {first['teacher']} | {first['student']} | "
+                              f"{first['method']} | {first['ece_ce']:.3f} | {first['ece']:.3f} |")
+    assert "| nan" not in section.lower()

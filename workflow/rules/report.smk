@@ -121,6 +121,7 @@ rule report_results:
         knowledge_gap=rules.dic_tables.output.gap_csv,
         claims=rules.report_claims.output.csv,
         dla_tables=rules.dla_tables.output.tables,
+        dic_tables=rules.dic_tables.output.tables,  # calibration_gap.csv
     output:
         f"{REPORT}/results.md",
     params:
@@ -133,7 +134,7 @@ rule report_results:
     conda:
         ENV
     message:
-        "The generated results page (teachers, knowledge gap, KD vs supervised intervals, claims, Table 3)"
+        "The generated results page (teachers, knowledge gap, KD vs supervised intervals, calibration, claims, Table 3)"
     script:
         "../scripts/report_results.py"
 

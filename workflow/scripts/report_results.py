@@ -7,5 +7,5 @@ from distildoc.utils.runtime import init_script, log
 init_script(snakemake)  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
 path = write_results_page(sm.output[0], sm.params.preset, sm.input.dic_runs, sm.input.kd_vs_supervised,
-                          sm.input.knowledge_gap, sm.input.claims, sm.input.dla_tables)
+                          sm.input.knowledge_gap, sm.input.claims, sm.input.dla_tables, sm.input.dic_tables)
 log.info("results page: %s", path)

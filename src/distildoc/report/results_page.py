@@ -1,8 +1,9 @@
 """The generated results page (``results/<preset>/report/results.md``) and its copy into README.md.
 
 :func:`results_page` renders, from the run's CSVs only (never hand-written numbers): the teachers' accuracies,
-the knowledge-gap table, the KD-vs-supervised intervals (with a count of verdicts per dataset and init), the
-paper's claims with their verdicts, and Table 3 (layout) when the stage wrote it. :func:`replace_block` puts a
+the knowledge-gap table, the KD-vs-supervised intervals (with a count of verdicts per dataset and init), each KD
+method's calibration gap to the supervised student before and after temperature scaling, the paper's claims with
+their verdicts, and Table 3 (layout) when the stage wrote it. :func:`replace_block` puts a
 page between the ``<!-- results:begin -->`` and ``<!-- results:end -->`` markers of a Markdown file (README.md),
 headings shifted down so that the page nests under the README section holding the markers.
 """
@@ -60,10 +61,24 @@ def _claims(claims: pd.DataFrame) -> pd.DataFrame:
     return claims[[c for c in cols if c in claims.columns]].rename(columns=cols).fillna("")
 
 
+CALIBRATION_LABELS = {"dataset": "Dataset", "init": "Init", "teacher": "Teacher", "student": "Student",
+                      "method": "Method", "ece_ce": "ECE (CE)", "ece": "ECE", "ece_ts_ce": "ECE (CE, TS)",
+                      "ece_ts": "ECE (TS)", "survives": "Gap survives TS"}
+
+
+def _calibration(cal_gap: pd.DataFrame) -> pd.DataFrame:
+    """The calibration-gap table (``tables/dic/calibration_gap.csv``) for the page: one row per KD cell."""
+    out = cal_gap[[c for c in CALIBRATION_LABELS if c in cal_gap.columns]].copy()
+    out["teacher"] = out["teacher"].fillna("–")
+    out["survives"] = out["survives"].map({True: "yes", False: "no"}).fillna("–")
+    return out.rename(columns=CALIBRATION_LABELS)
+
+
 def results_page(preset: str, dic_runs: pd.DataFrame, kd: pd.DataFrame, gap: pd.DataFrame, claims: pd.DataFrame,
-                 table3_md: str | None = None, decimals: int = 3) -> str:
+                 table3_md: str | None = None, decimals: int = 3, cal_gap: pd.DataFrame | None = None) -> str:
     """The results page as Markdown (module docstring). `table3_md`: the stage's ``tables/dla/table3.md`` text (its
-    caption included), or None."""
+    caption included), or None; `cal_gap`: ``tables/dic/calibration_gap.csv`` (:mod:`distildoc.report.calibration`),
+    or None."""
     conf = int(round(100 * float(kd["confidence"].iloc[0]))) if len(kd) and not math.isnan(kd["confidence"].iloc[0]) \
         else 95
     n_res = int(kd["n_resamples"].max()) if len(kd) and kd["n_resamples"].notna().any() else 0
@@ -96,6 +111,12 @@ def results_page(preset: str, dic_runs: pd.DataFrame, kd: pd.DataFrame, gap: pd.
         _verdict_counts(kd) if len(kd) else "No KD runs.",
         "",
         render_markdown(kd_display(kd), decimals=decimals, labels=KD_LABELS) if len(kd) else "",
+        *(["## Calibration before and after temperature scaling", "",
+            "Test ECE of each KD student and of the supervised student (CE) of its cell, before and after one "
+            "temperature per run fitted on its validation split (TS), means over seeds. The ECE gap to CE *survives* "
+            "when it keeps its sign after scaling (`tables/dic/calibration.md` has AURC, NLL and T).", "",
+            render_markdown(_calibration(cal_gap), decimals=decimals)]
+           if cal_gap is not None and len(cal_gap) else []),
         "## The paper's claims",
         "",
         "Verdicts from this run's intervals where it has seeds, pages or questions (point values otherwise, as "
@@ -109,14 +130,17 @@ def results_page(preset: str, dic_runs: pd.DataFrame, kd: pd.DataFrame, gap: pd.
 
 
 def write_results_page(out: str | Path, preset: str, dic_runs: str | Path, kd: str | Path, gap: str | Path,
-                       claims: str | Path, dla_tables: str | Path | None = None) -> Path:
+                       claims: str | Path, dla_tables: str | Path | None = None,
+                       dic_tables: str | Path | None = None) -> Path:
     """Read the run's CSVs, render :func:`results_page`, write it atomically to `out`."""
     from ..utils.io import write_text
 
     table3 = Path(dla_tables) / "table3.md" if dla_tables is not None else None
+    cal = Path(dic_tables) / "calibration_gap.csv" if dic_tables is not None else None
     page = results_page(preset, pd.read_csv(dic_runs), read_interval_csv(kd), read_interval_csv(gap),
                         read_interval_csv(claims),
-                        table3.read_text(encoding="utf-8") if table3 is not None and table3.exists() else None)
+                        table3.read_text(encoding="utf-8") if table3 is not None and table3.exists() else None,
+                        cal_gap=pd.read_csv(cal) if cal is not None and cal.exists() else None)
     return write_text(out, page)
 
 
