@@ -4,6 +4,7 @@
     distildoc layout MODEL PAGES... --out DIR [--score-thresh 0.5] [--json]
     distildoc models [--preset default] [--json]
     distildoc export RUN_DIR OUT_DIR [--test-split PT] [--calib-split PT] [--quantization auto] [--pages PAGE...]
+    distildoc ask PAGES... -q QUESTION [--layout MODEL] [--prompt task_space] [--reader smollm2] [--decoding free]
 
 MODEL is a pipeline run folder (PyTorch) or an export folder (onnxruntime). PAGES are files, folders (their
 PNG / JPEG / TIFF / PDF files) or globs; a PDF gives one page per PDF page, rendered at ``--dpi``.
@@ -315,10 +316,111 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a classification run fo
     typer.echo(json.dumps(summary, indent=2))
 
 
-@app.command(hidden=False)
-def ask() -> None:
-    """Document question answering on a page (not yet available)."""
-    _fail("`distildoc ask` is not yet available")
+PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="prompt type: task_space | task | space | plain "
+                                                               "(the paper's Table 2)")]
+
+
+@app.command()
+def ask(pages: PagesArg,
+        question: Annotated[list[str], typer.Option("--question", "-q", show_default=False,
+                                                    help="the question (repeat for several; each page gets each)")],
+        layout: Annotated[Path | None, typer.Option("--layout", "-l", show_default=False,
+                                                    help="a layout model (run folder or export folder): its regions "
+                                                         "go into the prompt as <Label> tags (Algorithm 1)")] = None,
+        prompt: PromptOpt = "task_space",
+        reader: Annotated[str, typer.Option(help="the LLM reader (smollm2: the embedded SmolLM2-135M-Instruct)")] = "smollm2",
+        reader_option: Annotated[list[str] | None, typer.Option(
+            "--reader-option", "-R", show_default=False,
+            help="KEY=VALUE setting of the reader (repeatable; VALUE parsed as YAML), e.g. -R base_url=... "
+                 "-R model=... for --reader openai")] = None,
+        decoding: Annotated[str, typer.Option(help="free | extractive (the answer is a span of the page's OCR "
+                                                   "words; transformers / smollm2 readers)")] = "free",
+        max_new_tokens: Annotated[int, typer.Option(min=1, help="longest answer in tokens")] = 32,
+        score_thresh: Annotated[float, typer.Option(min=0.0, max=1.0, help="layout regions kept (score >)")] = 0.5,
+        json_lines: JsonOpt = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print each prompt (stderr; --json: "
+                                                                      "also as prompt_text)")] = False,
+        dpi: DpiOpt = 150, progress: ProgressOpt = None) -> None:
+    """Ask questions on document pages: Tesseract OCR -> layout tags (--layout) -> prompt -> LLM reader."""
+    from .docvqa import ask as qa
+    from .docvqa.ocr import TesseractNotAvailable, check_tesseract
+    from .docvqa.prompts import PROMPT_TYPES
+
+    questions = [q.strip() for q in question if q.strip()]
+    if not questions:
+        _fail("--question is empty")
+    if prompt not in PROMPT_TYPES:
+        _fail(f"unknown --prompt {prompt!r}; allowed: {', '.join(PROMPT_TYPES)}")
+    from .docvqa.llm import READERS
+    from .docvqa.llm.extractive import DECODING
+
+    if reader not in READERS:
+        _fail(f"unknown --reader {reader!r}; available: {', '.join(READERS)}")
+    if decoding not in DECODING:
+        _fail(f"unknown --decoding {decoding!r}; allowed: {', '.join(DECODING)}")
+    options = _reader_options(reader_option or [])
+    options["max_new_tokens"] = max_new_tokens
+    if decoding != "free":
+        options["decoding"] = decoding
+    try:
+        version = check_tesseract()
+    except TesseractNotAvailable as err:
+        _fail(str(err))
+    detector = _load(layout, "detector") if layout is not None else None
+    it, bar, found = _pages(pages, dpi, progress)
+    skipped: list[dict] = [{"page": m, "error": "not found"} for m in found.missing]
+    llm = None
+    rows: list[dict[str, Any]] = []
+    extra = {"layout": str(layout) if layout is not None else None, "reader": reader, "decoding": decoding}
+    for page in _readable(it, bar, skipped):
+        if llm is None:  # loaded once a page is readable (SmolLM2: ~10 s)
+            try:
+                llm = qa.load_reader(reader, **options)
+            except (TypeError, ValueError, KeyError, FileNotFoundError, ImportError) as err:
+                bar.close()
+                _fail(f"reader {reader!r} could not be built: {err}")
+        try:
+            read = qa.read_page(page.image, page.name, detector=detector, score_threshold=score_thresh)
+        except RuntimeError as err:  # Tesseract failed on this page
+            msg = f"skipped page {page.name}: {err}"
+            bar.write(msg, file=sys.stderr) if not bar.disable else _err(msg)
+            skipped.append({"page": page.name, "error": str(err)})
+            continue
+        for ans in qa.answer_questions(read, questions, llm, prompt):
+            row = qa.page_record(read, ans, **extra)
+            if verbose:
+                msg = f"--- prompt ({page.name}; {ans['prompt_tokens']} tokens" + \
+                      (", cut to fit" if ans["truncated"] else "") + f") ---\n{ans['prompt_text']}\n--- end of prompt ---"
+                bar.write(msg, file=sys.stderr) if not bar.disable else _err(msg)
+                if json_lines:
+                    row["prompt_text"] = ans["prompt_text"]
+            if ans["error"]:
+                _err(f"no answer on {page.name} to {ans['question']!r}: {ans['error']}")
+            rows.append(row)
+            if json_lines:
+                typer.echo(json.dumps(row, ensure_ascii=False))
+    if not json_lines and rows:
+        from tabulate import tabulate
+
+        table = [[r["page"], r["question"], "" if r["answer"] is None else r["answer"], r["n_words"], r["n_tags"],
+                  f"{r['ocr_seconds'] + r['seconds']:.1f}"] for r in rows]
+        typer.echo(tabulate(table, headers=["page", "question", "answer", "words", "tags", "s"], tablefmt="simple"))
+        if verbose:
+            _err(f"tesseract {version.splitlines()[0] if version else '?'}; prompt {prompt}; reader {reader}; "
+                 f"decoding {decoding}; layout {extra['layout'] or 'none'}")
+    _finish(len({r["page"] for r in rows}), skipped)
+
+
+def _reader_options(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--reader-option {item!r} is not KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
 
 
 def main() -> None:  # console script entry point

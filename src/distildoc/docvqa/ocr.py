@@ -256,6 +256,29 @@ def tesseract_page(
     with Image.open(image_path) as im:
         im.seek(0)
         image = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
+    return tesseract_image(image, doc_id, config=config, lang=lang, tesseract_cmd=tesseract_cmd, timeout=timeout,
+                           meta={"image": str(image_path)}, where=str(image_path))
+
+
+def tesseract_image(
+    image,
+    doc_id: str,
+    *,
+    config: str = DEFAULT_TESSERACT_CONFIG,
+    lang: str = DEFAULT_TESSERACT_LANG,
+    tesseract_cmd: str | None = None,
+    timeout: float = 0,
+    meta: dict | None = None,
+    where: str | None = None,
+) -> OcrPage:
+    """OCR one decoded page (a PIL image, e.g. a rendered PDF page) with Tesseract: the rules of
+    :func:`tesseract_page`, which reads a file and calls this. `where` names the page in errors."""
+    pytesseract = _import_pytesseract()
+    cmd = tesseract_cmd or pytesseract.pytesseract.tesseract_cmd
+    if shutil.which(cmd) is None:
+        check_tesseract(tesseract_cmd)  # raises with the install hint
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
     width, height = image.size
     with _tesseract_cmd(pytesseract, tesseract_cmd):
         try:
@@ -265,9 +288,9 @@ def tesseract_page(
             raise TesseractNotAvailable(
                 f"the Tesseract binary {cmd!r} could not be run; install '{TESSERACT_APT_PACKAGE}'") from err
         except (pytesseract.TesseractError, RuntimeError) as err:
-            raise RuntimeError(f"tesseract failed on {image_path} (page {doc_id!r}): {err}") from err
+            raise RuntimeError(f"tesseract failed on {where or doc_id} (page {doc_id!r}): {err}") from err
     return page_from_tesseract_data(data, doc_id, width, height, meta={
-        "image": str(image_path), "tesseract_config": config, "tesseract_lang": lang})
+        **(meta or {}), "tesseract_config": config, "tesseract_lang": lang})
 
 
 def page_from_tesseract_data(
