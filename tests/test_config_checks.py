@@ -183,7 +183,7 @@ def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
     dic = _preset("default")["dic"]
     views = {(ds, t): dic_teacher_view(dic, ds, t) for ds in ("rvl", "tobacco") for t in ("ViT-B", "DiT-B", "R101")}
     assert views[("rvl", "R101")]["teacher_overrides"] == {"R101": dic["teacher_overrides"]["R101"]}
-    assert "teacher_overrides" not in views[("rvl", "DiT-B")]
+    assert "teacher_overrides" not in views[("rvl", "ViT-B")]
     assert views[("tobacco", "R101")]["seeds"] == {"tobacco": [0]}
     assert not {"student", "student_overrides", "grid", "methods", "inits"} & set(views[("rvl", "ViT-B")])
     for (ds, t), view in views.items():  # the job reads the same recipe, model and config either way
@@ -194,6 +194,6 @@ def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
     edited = copy.deepcopy(dic)
     edited["student"]["epochs"] += 1
     edited["grid"] = edited["grid"][:1]
-    edited["teacher_overrides"]["DiT-B"] = {"epochs": 7}  # a new override
+    edited["teacher_overrides"]["DiT-B"] = {"epochs": 7}
     changed = {k for k, v in views.items() if dic_teacher_view(edited, *k) != v}
     assert changed == {("rvl", "DiT-B"), ("tobacco", "DiT-B")}
