@@ -214,7 +214,7 @@ def role_names(roles: Iterable[Role], *, teacher: bool | None = None, family: st
 def pattern(names: Iterable[str], *extra: str) -> str:
     """An alternation regex of `names` (and `extra` names), for Snakemake ``wildcard_constraints`` and schema
     patterns: ``pattern(["R101", "R50"], "none")`` -> ``"R101|R50|none"``."""
-    return "|".join(re.escape(n) for n in (*names, *extra))
+    return "|".join(re.escape(n).replace("\\-", "-") for n in (*names, *extra))  # "-" is literal outside [...]
 
 
 def schema_enums() -> dict[str, list[str]]:
