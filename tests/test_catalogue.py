@@ -97,7 +97,9 @@ def test_reader_backends_match_the_readers() -> None:
     from distildoc.docvqa.llm import DEFAULT_READER, READERS
     from distildoc.docvqa.run import _BACKEND_ARGS, make_reader
 
-    assert set(READERS) == {b.key for b in catalogue.READER_BACKENDS} == set(_BACKEND_ARGS)
+    from distildoc.docvqa.ask import READER_DEFAULTS
+
+    assert set(READERS) == {b.key for b in catalogue.READER_BACKENDS} == set(_BACKEND_ARGS) == set(READER_DEFAULTS)
     assert DEFAULT_READER == "smollm2"
     shared = {"max_new_tokens", "batch_size", "use_chat_template", "max_context", "num_threads", "n_threads"}
     assert all(set(b.args) <= shared for b in catalogue.READER_BACKENDS)
