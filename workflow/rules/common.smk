@@ -1,6 +1,7 @@
 # Shared set-up: validate the configuration, derive the preset's paths and helper functions.
 from pathlib import Path
 
+from distildoc import catalogue
 from distildoc.config import ConfigError, validate_config
 from distildoc.config_checks import check_config
 
@@ -16,6 +17,17 @@ LOGS = f"logs/{PRESET}"
 SEED = CFG["seed"]
 GPUS = CFG["device"]["gpus"]
 SYNTHETIC = CFG["data"]["source"] == "synthetic"
+
+# wildcard patterns of the catalogue's roles and method keys (distildoc.catalogue; dic.smk, dla.smk)
+NAMES = catalogue.schema_enums()
+WILDCARDS = {
+    "teacher": catalogue.pattern(NAMES["dic_teachers"]),
+    "pteacher": catalogue.pattern(NAMES["dic_teachers"], "none"),
+    "student": catalogue.pattern(NAMES["dic_students"]),
+    "dla_role": catalogue.pattern(NAMES["dla_roles"]),
+    "dla_method": catalogue.pattern(catalogue.keys(catalogue.DETECTION)),  # with "supervised"
+    "dla_teacher": catalogue.pattern(NAMES["dla_teachers"], "none"),
+}
 
 # the software environment of every rule (pyproject.toml pins, installed by pip)
 ENV = "../../environment.yml"

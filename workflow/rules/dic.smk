@@ -4,9 +4,9 @@
 
 
 wildcard_constraints:
-    teacher="ViT-B|DiT-B|R101",
-    pteacher="ViT-B|DiT-B|R101|none",
-    student="ViT-S|ViT-T|R50",
+    teacher=WILDCARDS["teacher"],
+    pteacher=WILDCARDS["pteacher"],
+    student=WILDCARDS["student"],
     dsname="rvl|tobacco",
     init="imagenet|random",
     seed=r"\d+",

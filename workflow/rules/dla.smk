@@ -4,9 +4,9 @@
 
 
 wildcard_constraints:
-    dla_role="R101-FPN|R50-FPN|ViT-B-FPN|ViT-T-FPN",
-    dla_method="supervised|simkd_fpn|reviewkd|pkd",
-    dla_teacher="R101-FPN|ViT-B-FPN|none",
+    dla_role=WILDCARDS["dla_role"],
+    dla_method=WILDCARDS["dla_method"],
+    dla_teacher=WILDCARDS["dla_teacher"],
 
 
 rule dla_split:

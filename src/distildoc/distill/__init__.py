@@ -8,6 +8,7 @@ Importing this package registers every method::
     logits = method.predict(student_outputs)
 """
 
+from .. import catalogue as _catalogue
 from . import ce, ce_distildoc, ce_kd, dist, dkd, fitnet, mse, nkd, simkd  # noqa: F401  (registration)
 from .base import OUTPUT_FIELDS, DistillMethod, ModelDims, ModelOutputs, require_output, tokens_to_map
 from .ce import CrossEntropy
@@ -21,6 +22,10 @@ from .mse import LogitMSE
 from .nkd import NKD, NKDLogitStd
 from .registry import available_methods, build_method, get_method, register_method
 from .simkd import SimKDClsMLP, SimKDCNN, SimKDIdentity
+
+# every method registered above is in the catalogue (key, label, defaults) and every registered catalogue entry here
+_catalogue.check_registered("classification method", available_methods(),
+                            _catalogue.keys(_catalogue.CLASSIFICATION, registered=True))
 
 __all__ = [
     "OUTPUT_FIELDS", "DistillMethod", "ModelDims", "ModelOutputs", "require_output", "tokens_to_map",

@@ -24,7 +24,7 @@ from PIL import Image
 
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.enrich import DEFAULT_IGNORE_LABELS, DEFAULT_SCORE_THRESHOLD, enrich_page
-from distildoc.docvqa.llm import get_reader
+from distildoc.docvqa.llm import DEFAULT_READER, get_reader
 from distildoc.docvqa.llm.base import Reader, prompt_parts
 from distildoc.docvqa.ocr import DEFAULT_TESSERACT_CONFIG, tesseract_image
 from distildoc.docvqa.prompts import PROMPT_TYPES
@@ -32,7 +32,8 @@ from distildoc.docvqa.prompts import PROMPT_TYPES
 #: the prompt type ``distildoc ask`` uses unless told otherwise (LATIN-Prompt: task instruction + space layout)
 DEFAULT_PROMPT = "task_space"
 
-#: reader settings of the DocVQA stage (``params.yaml``: ``docvqa.reader``), per backend; the CLI's options win
+#: reader settings of the DocVQA stage (``params.yaml``: ``docvqa.reader``), per backend (the catalogue's, checked by
+#: tests/test_catalogue.py); the CLI's options win
 READER_DEFAULTS: dict[str, dict[str, Any]] = {
     "smollm2": {"dtype": "bfloat16", "postprocess": "first_line"},
     "transformers": {"postprocess": "first_line"},
@@ -53,7 +54,7 @@ class ReadPage:
     regions: list[dict] = field(default_factory=list)  # the layout model's kept regions (label, box, score)
 
 
-def load_reader(name: str = "smollm2", **options: Any) -> Reader:
+def load_reader(name: str = DEFAULT_READER, **options: Any) -> Reader:
     """The reader `name` with the DocVQA stage's defaults (:data:`READER_DEFAULTS`) under `options`."""
     return get_reader(name, **{**READER_DEFAULTS.get(name, {}), **options})
 

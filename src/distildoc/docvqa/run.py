@@ -46,6 +46,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from distildoc import catalogue
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.enrich import DEFAULT_IGNORE_LABELS, DEFAULT_SCORE_THRESHOLD, enrich_page
 from distildoc.docvqa.llm.base import GenerationResult, PromptParts, Reader, failure, prompt_parts
@@ -60,7 +61,7 @@ TRUNCATION_POLICIES: tuple[str, ...] = ("cut_document", "fail")
 DLA_PREDICTIONS_FORMAT = "distildoc-dla-predictions/v1"
 
 #: short names of the layout roles and methods (the paper's Table 3 wording)
-ROLE_LABELS = {"R101-FPN": "R101", "R50-FPN": "R50", "ViT-B-FPN": "ViT-B", "ViT-T-FPN": "ViT-T"}
+ROLE_LABELS = {r.name: r.backbone for r in catalogue.DETECTOR_ROLES}
 METHOD_LABELS = {"supervised": "", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD"}
 
 
@@ -458,13 +459,8 @@ def write_cell(out_dir: str | Path, records: Sequence[Mapping], metrics: Mapping
 
 # ----------------------------------------------------------------------------------------------- reader
 
-#: settings every backend understands, passed next to the backend's own `options`
-_BACKEND_ARGS: dict[str, tuple[str, ...]] = {
-    "transformers": ("max_new_tokens", "batch_size", "use_chat_template", "max_context", "num_threads"),
-    "smollm2": ("max_new_tokens", "batch_size", "use_chat_template", "max_context", "num_threads"),
-    "llama_cpp": ("max_new_tokens", "use_chat_template", "max_context", "n_threads"),
-    "openai": ("max_new_tokens", "max_context"),
-}
+#: settings every backend understands, passed next to the backend's own `options` (distildoc.catalogue.Backend.args)
+_BACKEND_ARGS: dict[str, tuple[str, ...]] = {b.key: b.args for b in catalogue.READER_BACKENDS}
 
 
 def make_reader(backend: str, options: Mapping[str, Any] | None = None, *, max_new_tokens: int = 100,

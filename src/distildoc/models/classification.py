@@ -78,6 +78,7 @@ from torch import nn
 
 # the distillation methods' own output/size types, so a DocClassifier's outputs feed them directly
 from .outputs import ModelDims, ModelOutputs, tokens_to_map
+from .. import catalogue
 from ..utils.records import strict_from_dict
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,9 @@ __all__ = [
     "count_parameters",
 ]
 
-TEACHER_ROLES: tuple[str, ...] = ("ViT-B", "DiT-B", "R101")
-STUDENT_ROLES: tuple[str, ...] = ("ViT-S", "ViT-T", "R50")
+#: the classification roles (distildoc.catalogue.CLASSIFIER_ROLES): ``ViT-B``, ``DiT-B``, ``R101`` teach
+TEACHER_ROLES: tuple[str, ...] = catalogue.role_names(catalogue.CLASSIFIER_ROLES, teacher=True)
+STUDENT_ROLES: tuple[str, ...] = catalogue.role_names(catalogue.CLASSIFIER_ROLES, teacher=False)
 ROLES: tuple[str, ...] = TEACHER_ROLES + STUDENT_ROLES
 SOURCES: tuple[str, ...] = ("timm", "hf")
 FAMILIES: tuple[str, ...] = ("vit", "beit", "resnet", "efficientnet")

@@ -47,6 +47,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .. import catalogue
 from .classification import ROLES, ModelSpec
 
 #: RVL-CDIP's class count, the head size of every preset
@@ -97,6 +98,12 @@ PAPER_ARCHS: dict[str, ModelSpec] = {
 }
 
 ARCH_PRESETS: dict[str, dict[str, ModelSpec]] = {"embedded": EMBEDDED_ARCHS, "paper": PAPER_ARCHS}
+
+# every preset gives an architecture to exactly the catalogue's roles
+catalogue.check_registered("architecture preset", ARCH_PRESETS, catalogue.ARCH_PRESETS)
+for _preset, _specs in ARCH_PRESETS.items():
+    catalogue.check_registered(f"{_preset} classification role", _specs, ROLES)
+del _preset, _specs
 
 
 def get_spec(role: str, preset: str = "embedded", **overrides: Any) -> ModelSpec:

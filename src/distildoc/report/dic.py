@@ -54,6 +54,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .. import catalogue
 from ..utils.io import read_json
 from .tables import STD_SUFFIX, best_mask, mean_or_nan, sample_std, write_table
 
@@ -67,11 +68,12 @@ PRETRAINED_INITS = ("imagenet", "pretrained")
 SPLIT_METRICS = ("accuracy", "ece", "aurc", "nll", "brier")
 #: the split metrics after post-hoc temperature scaling (optional; accuracy is unchanged by it)
 TS_METRICS = ("ece_ts", "aurc_ts", "nll_ts", "brier_ts")
-KNOWN_METHODS = ("supervised", "ce", "ce_distildoc", "ce_kd", "nkd", "mse", "fitnet", "simkd_cls_mlp",
-                 "simkd_cnn", "simkd_identity", "ce_kd_ls", "nkd_ls", "dist", "dkd")
-KD_METHODS = frozenset(KNOWN_METHODS) - {"supervised", "ce"}
+#: every method of the tables, in the paper's order (distildoc.catalogue)
+KNOWN_METHODS = catalogue.keys(catalogue.CLASSIFICATION)
+#: the distilled students' methods (a teacher; the bold marks are among these)
+KD_METHODS = frozenset(catalogue.keys(catalogue.CLASSIFICATION, teacher=True))
 #: methods beyond the paper (listed in the "extended" table, not in the paper's)
-EXTENSION_METHODS = ("ce_kd_ls", "nkd_ls", "dist", "dkd")
+EXTENSION_METHODS = catalogue.keys(catalogue.CLASSIFICATION, beyond_paper=True)
 HPARAM_COLUMNS = ("tau", "alpha", "gamma", "beta")
 
 RUN_COLUMNS = ["path", "dataset", "role", "teacher", "student", "method", "init", "seed", "split",
@@ -98,17 +100,9 @@ TOBACCO_BLOCKS = {"R101": (("R50",), TOBACCO_RESNET_METHODS),
                   "ViT-B": (VIT_STUDENTS, TOBACCO_VIT_METHODS),
                   "DiT-B": (VIT_STUDENTS, TOBACCO_VIT_METHODS)}
 
-DEFAULT_HPARAMS = {"ce_distildoc": {"tau": 1.0, "alpha": 0.5}, "ce_kd": {"tau": 2.5, "alpha": 0.5},
-                   "nkd": {"tau": 1.0, "gamma": 1.5},
-                   # not in the paper: the constructors' defaults (distildoc.distill.ce_kd / nkd / dist / dkd)
-                   "ce_kd_ls": {"tau": 2.0, "alpha": 1.0, "beta": 9.0}, "nkd_ls": {"tau": 1.0, "gamma": 1.5},
-                   "dist": {"tau": 1.0, "beta": 1.0, "gamma": 1.0}, "dkd": {"tau": 4.0, "alpha": 1.0, "beta": 8.0}}
-_RVL_NAMES = {"supervised": "Teacher", "ce": "CE", "mse": "MSE", "simkd_cls_mlp": "SimKD [CLS+MLP]",
-              "simkd_cnn": "SimKD [CNN]", "simkd_identity": "SimKD [∅ projector]", "fitnet": "FitNet [middle]"}
-_TOBACCO_NAMES = {"supervised": "Teacher", "ce": "CE", "ce_kd": "CE+KD", "nkd": "NKD", "mse": "MSE",
-                  "simkd_cls_mlp": "SimKD [CLS+MLP]", "simkd_cnn": "SimKD [CNN]", "simkd_identity": "SimKD [∅]",
-                  "fitnet": "FitNet", "ce_distildoc": "CE [DistilDoc code]", "ce_kd_ls": "CE+KD+LS",
-                  "nkd_ls": "NKD+LS", "dist": "DIST", "dkd": "DKD"}
+#: the hyper-parameters each method's label shows and their defaults (distildoc.catalogue.Method.defaults)
+DEFAULT_HPARAMS = {m.key: dict(m.defaults) for m in catalogue.CLASSIFICATION_METHODS if m.defaults}
+_HPARAM_SYMBOLS = {"tau": "τ", "alpha": "α", "gamma": "γ", "beta": "β"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,30 +227,27 @@ def method_label(method: str, hparams: dict | None = None, style: str = "rvl") -
 
     style "rvl": Tables 6, 9, 15, 18, 19 ("Vanilla [τ=2.5, α=0.5]"); "tobacco": Tables 10-12 ("CE+KD").
     """
-    if style == "tobacco":
-        return _TOBACCO_NAMES.get(method, method)
-    if style != "rvl":
+    if style not in ("rvl", "tobacco"):
         raise ValueError(f"style must be 'rvl' or 'tobacco', got {style!r}")
-    hp = dict(DEFAULT_HPARAMS.get(method, {}))
+    try:
+        entry = catalogue.method(method)
+    except KeyError:
+        return method
+    if style == "tobacco":
+        return entry.short_label
+    hp = dict(entry.defaults)
     for k, v in (hparams or {}).items():
         if k in hp and v is not None and not (isinstance(v, float) and math.isnan(v)):
             hp[k] = float(v)
-    if method == "ce_distildoc":
-        return f"CE [DistilDoc code: KD τ={_g(hp['tau'])}, α={_g(hp['alpha'])}]"
-    if method == "ce_kd":
-        beta = (hparams or {}).get("beta")  # the KD weight when it is not 1 − α (not in the paper)
-        given = isinstance(beta, numbers.Real) and not isinstance(beta, bool) and not math.isnan(beta)
-        extra = f", β={_g(float(beta))}" if given else ""
-        return f"Vanilla [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}{extra}]"
-    if method == "ce_kd_ls":
-        return f"Vanilla + LS [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}, β={_g(hp['beta'])}]"
-    if method in ("nkd", "nkd_ls"):
-        return f"NKD{' + LS' if method == 'nkd_ls' else ''} [τ={_g(hp['tau'])}, γ={_g(hp['gamma'])}]"
-    if method == "dist":
-        return f"DIST [τ={_g(hp['tau'])}, β={_g(hp['beta'])}, γ={_g(hp['gamma'])}]"
-    if method == "dkd":
-        return f"DKD [τ={_g(hp['tau'])}, α={_g(hp['alpha'])}, β={_g(hp['beta'])}]"
-    return _RVL_NAMES.get(method, method)
+    label = entry.label.format(**{k: _g(v) for k, v in hp.items()})
+    # hyper-parameters shown only when the run sets them (ce_kd's KD weight β when it is not 1 − α; not in the paper)
+    extras = "".join(f", {_HPARAM_SYMBOLS[k]}={_g(float(v))}" for k in entry.label_extras
+                     if _is_real((hparams or {}).get(k)))
+    return f"{label[:-1]}{extras}]" if extras else label
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _hparams_of(rows: pd.DataFrame) -> dict:

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import catalogue
 from ..utils.io import read_json
 from .tables import write_table
 
 log = logging.getLogger(__name__)
 
-ROLE_NAMES = {"R101-FPN": "R101", "R50-FPN": "R50", "ViT-B-FPN": "ViT-B", "ViT-T-FPN": "ViT-T"}
-METHOD_NAMES = {"supervised": "Supervised", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD", "pkd": "PKD"}
+#: the tables' names of the detector roles and layout methods (distildoc.catalogue)
+ROLE_NAMES = {r.name: r.backbone for r in catalogue.DETECTOR_ROLES}
+METHOD_NAMES = {m.key: m.label for m in catalogue.DETECTION_METHODS}
 #: layout methods beyond the paper: their rows follow the paper's, marked with EXTENSION_MARK
-EXTENSION_METHODS = ("pkd",)
+EXTENSION_METHODS = catalogue.keys(catalogue.DETECTION, beyond_paper=True)
 EXTENSION_MARK = " †"
 TEACHERS = ("ViT-B-FPN", "R101-FPN")
 #: the paper's row order

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .. import catalogue  # noqa: E402
 from ..evaluate.classification import calibration_bins, expected_calibration_error, softmax  # noqa: E402
 from ..utils.io import atomic_path  # noqa: E402
 from .dic import main_init  # noqa: E402
@@ -46,9 +47,9 @@ METHOD_NAMES = {"supervised": "teacher", "ce": "CE", "ce_distildoc": "CE [Distil
                 "simkd_cnn": "SimKD [CNN]", "simkd_identity": "SimKD [∅]"}
 METRICS = (("accuracy", "accuracy"), ("ece", "ECE"), ("aurc", "AURC"))
 DLA_MARKERS = {"supervised": "o", "simkd_fpn": "s", "reviewkd": "^", "pkd": "D"}
-DLA_METHOD_NAMES = {"supervised": "supervised", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD", "pkd": "PKD"}
+DLA_METHOD_NAMES = {**{m.key: m.label for m in catalogue.DETECTION_METHODS}, "supervised": "supervised"}
 PROMPT_NAMES = {"plain": "plain", "space": "space", "task": "task", "task_space": "task+space"}
-ROLE_SHORT = {"R101-FPN": "R101", "R50-FPN": "R50", "ViT-B-FPN": "ViT-B", "ViT-T-FPN": "ViT-T"}
+ROLE_SHORT = {r.name: r.backbone for r in catalogue.DETECTOR_ROLES}
 
 
 def _colors(keys: Sequence[str]) -> dict[str, tuple]:

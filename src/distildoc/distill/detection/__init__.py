@@ -9,6 +9,7 @@ Importing this package registers ``simkd_fpn``, ``reviewkd`` and ``pkd`` in the 
     losses = method(student, teacher, images, targets)             # {"simkd_p2", ..., "loss"}
 """
 
+from ... import catalogue as _catalogue
 from . import pkd, reviewkd, simkd_fpn  # noqa: F401  (registration)
 from .registry import (
     DetectionDistillMethod,
@@ -21,6 +22,10 @@ from .registry import (
 from .pkd import PKDDet
 from .reviewkd import ABF, ReviewFusion, ReviewKDDet
 from .simkd_fpn import SimKDFPN, init_fpn_from_teacher, reuse_teacher_heads
+
+# every detection method registered above is in the catalogue, and every registered catalogue entry here
+_catalogue.check_registered("detection method", available_methods(),
+                            _catalogue.keys(_catalogue.DETECTION, registered=True))
 
 __all__ = [
     "DetectionDistillMethod", "available_methods", "build_method", "freeze_module", "get_method",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from distildoc import catalogue
 from distildoc.docvqa.llm.base import (
     POSTPROCESS,
     FittedPrompt,
@@ -61,7 +62,9 @@ READERS: dict[str, Callable[..., Reader]] = {
     "llama_cpp": _llama_cpp,
 }
 
-DEFAULT_READER = "smollm2"
+DEFAULT_READER = catalogue.READER_BACKENDS[0].key
+# the backends here are exactly the catalogue's (which also lists the docvqa.* settings each takes)
+catalogue.check_registered("reader backend", READERS, (b.key for b in catalogue.READER_BACKENDS))
 
 
 def get_reader(name: str = DEFAULT_READER, **cfg: Any) -> Reader:

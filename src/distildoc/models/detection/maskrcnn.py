@@ -95,6 +95,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 
+from ... import catalogue
 from ...utils.records import strict_from_dict
 from .backbones import FPN_KEYS, EfficientNetFPNBackbone, ResNetFPNBackbone, ViTFPNBackbone
 
@@ -118,9 +119,10 @@ __all__ = [
     "final_image_size",
 ]
 
-DETECTOR_ROLES: tuple[str, ...] = ("R101-FPN", "R50-FPN", "ViT-B-FPN", "ViT-T-FPN")
-TEACHER_DETECTORS: tuple[str, ...] = ("R101-FPN", "ViT-B-FPN")
-STUDENT_DETECTORS: tuple[str, ...] = ("R50-FPN", "ViT-T-FPN")
+#: the detector roles (distildoc.catalogue.DETECTOR_ROLES)
+DETECTOR_ROLES: tuple[str, ...] = catalogue.role_names(catalogue.DETECTOR_ROLES)
+TEACHER_DETECTORS: tuple[str, ...] = catalogue.role_names(catalogue.DETECTOR_ROLES, teacher=True)
+STUDENT_DETECTORS: tuple[str, ...] = catalogue.role_names(catalogue.DETECTOR_ROLES, teacher=False)
 
 #: backbone families (``DetectorSpec.arch``)
 ARCHS: tuple[str, ...] = ("resnet", "efficientnet", "vit")
@@ -317,6 +319,10 @@ EMBEDDED_DETECTORS: dict[str, DetectorSpec] = {
 }
 
 DETECTOR_PRESETS: dict[str, dict[str, DetectorSpec]] = {"paper": PAPER_DETECTORS, "embedded": EMBEDDED_DETECTORS}
+# every preset gives a detector to exactly the catalogue's roles
+for _preset, _specs in DETECTOR_PRESETS.items():
+    catalogue.check_registered(f"{_preset} detector role", _specs, DETECTOR_ROLES)
+del _preset, _specs
 
 
 def detector_spec(role: str, preset: str = "embedded", **overrides: Any) -> DetectorSpec:
