@@ -141,7 +141,7 @@ def inspect_report(report: Path, artifacts: Path, executable: str | None = None)
             page.screenshot(path=str(shot))
             view.screenshots.append(shot)
             content = page.locator("#app > div > div.grow")
-            for ci, category in enumerate(sorted(view.categories)):
+            for category in sorted(view.categories):
                 subcategories = sorted(view.categories[category])
                 for subcategory in subcategories:
                     _open_category(page, category, subcategory, len(subcategories))
@@ -172,7 +172,7 @@ def inspect_report(report: Path, artifacts: Path, executable: str | None = None)
                             opened.empty_note = frame.locator("p.empty").count() > 0
                         view.opened.append(opened)
                         if i == 0 and subcategory == subcategories[0]:
-                            shot = artifacts / f"report_{ci}_{_slug(category)}.png"
+                            shot = artifacts / f"report_{_slug(category)}.png"
                             page.screenshot(path=str(shot))
                             view.screenshots.append(shot)
                     view.listed[f"{category} / {subcategory}"] = listed
@@ -197,4 +197,4 @@ def _loaded_frame(page, path: str):
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower()
+    return "_".join("".join(c if c.isalnum() else " " for c in text).split()).lower()
