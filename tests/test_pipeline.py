@@ -1,5 +1,6 @@
-"""End to end: the smoke preset through Snakemake and DVC in a scratch copy of the repository, the
-Snakemake linter, and configuration errors that must stop the DAG before any job runs."""
+"""End to end: the smoke preset through Snakemake and DVC in a scratch copy of the repository, its HTML report
+opened in headless Chromium, the Snakemake linter, and configuration errors that must stop the DAG before any job
+runs."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+from report_browser import browser_missing, inspect_report, registered_results
 
 from distildoc.config import dic_inits
 
@@ -124,6 +128,59 @@ def test_dvc_repro_then_up_to_date(smoke_project: Path) -> None:
     assert "Data and pipelines are up to date" in second.stdout, second.stdout
     metrics = _run([str(BIN / "dvc"), "metrics", "show", "--json"], smoke_project)
     assert metrics.returncode == 0 and "totals" in metrics.stdout
+
+
+@pytest.mark.slow
+def test_html_report_opens_in_headless_chromium(smoke_project: Path, tmp_path: Path) -> None:
+    """`make report-html`'s command on the smoke run, then the report page as people open it (tests/report_browser.py):
+    no console error, every category in the menu, every result the workflow registers with report(...) listed under
+    its category and shown by its eye button (tables with all their CSV's rows and columns, figures with a non-zero
+    natural size); screenshots to $DISTILDOC_TEST_ARTIFACTS (else pytest's tmp dir)."""
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("DISTILDOC_REQUIRE_CHROMIUM"):  # `make test`: browser-deps installs it, so never skip
+            pytest.fail(f"{missing} (make browser-deps)")
+        pytest.skip(missing)
+    report = Path("results/smoke/report/report.html")
+    res = _run([str(BIN / "snakemake"), "--cores", "1", "all", "--report", str(report), "--config", "preset=smoke"],
+               smoke_project, timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    registered = registered_results(smoke_project, "smoke")
+    by_path = {r["path"]: r for r in registered}
+    # a CSV (or any other download-only type) would not render in the report: register its HTML page instead
+    # (report.smk, REPORT_TABLE_PAGES)
+    odd = sorted(p for p in by_path if Path(p).suffix not in (".html", ".png"))
+    assert not odd, f"registered for the report but shown there only as a download: {odd}"
+
+    artifacts = Path(os.environ.get("DISTILDOC_TEST_ARTIFACTS") or tmp_path) / "report_html"
+    view = inspect_report(smoke_project / report, artifacts)
+    print("report screenshots:", *view.screenshots, sep="\n  ")
+    assert not view.console_errors, "\n".join(view.console_errors)
+    assert set(view.results) == set(by_path), "the report embeds other results than the workflow registers"
+    categories = {r["category"] for r in registered}
+    assert set(view.categories) == categories
+    assert categories <= set(view.menu), view.menu
+    listing = defaultdict(list)
+    for r in registered:
+        listing[f"{r['category']} / {r['subcategory'] or 'Other'}"].append(r["path"])
+    assert {k: sorted(v) for k, v in view.listed.items()} == {k: sorted(v) for k, v in listing.items()}
+    assert sorted(o.path for o in view.opened) == sorted(by_path), "not every listed result opened"
+
+    tables = figures = 0
+    for opened in view.opened:
+        if opened.path.endswith(".png"):
+            figures += 1
+            assert opened.kind == "img" and min(opened.natural_size) > 0, opened
+        else:  # results/smoke/report/html/<name>.html shows results/smoke/report/<name>.csv
+            tables += 1
+            csv = smoke_project / (opened.path.replace("/report/html/", "/report/", 1).removesuffix(".html") + ".csv")
+            frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            assert opened.kind == "html", opened
+            assert (opened.table_rows, opened.table_columns) == frame.shape, (opened, csv)
+            assert opened.empty_note == frame.empty, opened
+    assert (tables, figures) == (sum(p.endswith(".html") for p in by_path), sum(p.endswith(".png") for p in by_path))
+    print(f"report: {len(categories)} categories, {tables} tables and {figures} figures rendered; empty tables: "
+          f"{[o.path for o in view.opened if o.empty_note]}")
 
 
 def test_snakemake_lint_is_clean() -> None:

@@ -1,5 +1,5 @@
 # The paper, regenerated: the stage tables gathered, comparison views with the published numbers
-# (data/published), the paper's claims checked, the figures; `snakemake --report report.html` shows them.
+# (data/published), the paper's claims checked, the figures; `make report-html` (`snakemake --report`) shows them.
 
 from distildoc.report.paper import PUBLISHED
 
@@ -31,8 +31,7 @@ rule report_tables:
         dla_tables=rules.dla_tables.output.tables,
         docvqa_tables=rules.docvqa_tables.output.tables,
     output:
-        [report(f"{REPORT}/tables/{t}.csv", caption="../report/tables.rst", category="1. Tables",
-                labels={"table": t}) for t in REPORT_STAGE_TABLES],
+        [f"{REPORT}/tables/{t}.csv" for t in REPORT_STAGE_TABLES],
     log:
         f"{LOGS}/report/tables.log",
     benchmark:
@@ -51,8 +50,7 @@ rule report_compare:
         **REPORT_RUN_TABLES,
         published=[f"{PUBLISHED_ROOT}/{t}.csv" for t in PUBLISHED],
     output:
-        tables=[report(f"{REPORT}/compare/{t}.csv", caption="../report/compare.rst", category="2. Paper vs this run",
-                       labels={"table": t}) for t in PUBLISHED]
+        tables=[f"{REPORT}/compare/{t}.csv" for t in PUBLISHED]
         + [f"{REPORT}/compare/{t}.{ext}" for t in PUBLISHED for ext in ("md", "tex")],
         summary=f"{REPORT}/compare.json",
     params:
@@ -84,7 +82,7 @@ rule report_claims:
         dla_val=rules.dla_split.output.val,
         docvqa_predictions=[f for ds in DV_DATASETS for f in dv_cell_files(ds, "predictions.jsonl")],
     output:
-        csv=report(f"{REPORT}/claims.csv", caption="../report/claims.rst", category="0. Claims"),
+        csv=f"{REPORT}/claims.csv",
         md=f"{REPORT}/claims.md",
         json=f"{REPORT}/claims.json",
         # the claims' interval frames (distildoc.report.dic_stats.table15_intervals, layout_stats.*)
@@ -147,7 +145,7 @@ rule report_figures_dic:
         teachers=rules.dic_tables.input.teachers,
     output:
         report(f"{FIGURES}/id_vs_ood.png", caption="../report/fig_id_vs_ood.rst", category="3. Figures",
-               subcategory="Classification"),
+               subcategory="Classification", labels={"figure": "ID vs OOD"}),
         [report(f"{FIGURES}/ood_box_{by}.png", caption="../report/fig_ood_box.rst", category="3. Figures",
                 subcategory="Classification", labels={"figure": f"RVL-CDIP-N by {by}"})
          for by in ("approach", "teacher", "student")],
@@ -178,9 +176,9 @@ rule report_figures_dla:
         docvqa_runs=REPORT_RUN_TABLES["docvqa_runs"],
     output:
         report(f"{FIGURES}/dla_efficiency.png", caption="../report/fig_dla_efficiency.rst", category="3. Figures",
-               subcategory="Layout and DocVQA"),
+               subcategory="Layout and DocVQA", labels={"figure": "layout mAP vs cost"}),
         report(f"{FIGURES}/anls_vs_map.png", caption="../report/fig_anls_vs_map.rst", category="3. Figures",
-               subcategory="Layout and DocVQA"),
+               subcategory="Layout and DocVQA", labels={"figure": "ANLS vs layout mAP"}),
         f"{FIGURES}/dla_efficiency.pdf",
         f"{FIGURES}/anls_vs_map.pdf",
     params:
@@ -199,11 +197,45 @@ rule report_figures_dla:
         "../scripts/report_figures.py"
 
 
+# The report's tables as pages (distildoc.report.html_table): Snakemake's HTML report renders an HTML result in the
+# page but offers a CSV only as a download, so each table is registered as this page of it (with the CSV linked).
+# name under REPORT (without .csv) -> (title, category, caption, labels)
+REPORT_TABLE_PAGES = {
+    "claims": ("The paper's five claims, checked on this run", "0. Claims", "../report/claims.rst", None),
+    **{f"tables/{t}": (f"{t} (this run)", "1. Tables", "../report/tables.rst", {"table": t})
+       for t in REPORT_STAGE_TABLES},
+    **{f"compare/{t}": (f"{t}: paper vs this run", "2. Paper vs this run", "../report/compare.rst", {"table": t})
+       for t in PUBLISHED},
+}
+
+
+rule report_html_tables:
+    input:
+        tables=[f"{REPORT}/{name}.csv" for name in REPORT_TABLE_PAGES],
+    output:
+        [report(f"{REPORT}/html/{name}.html", caption=caption, category=category, labels=labels)
+         for name, (title, category, caption, labels) in REPORT_TABLE_PAGES.items()],
+    params:
+        titles=[title for title, *_ in REPORT_TABLE_PAGES.values()],
+    log:
+        f"{LOGS}/report/html_tables.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report_html_tables/html_tables.tsv"
+    threads: 1
+    conda:
+        ENV
+    message:
+        "The report's {n} tables as HTML pages".format(n=len(REPORT_TABLE_PAGES))
+    script:
+        "../scripts/report_html_tables.py"
+
+
 rule report:
     input:
         rules.report_tables.output,
         rules.report_compare.output,
         rules.report_claims.output,
+        rules.report_html_tables.output,
         rules.report_results.output,
         rules.report_figures_dic.output,
         rules.report_figures_dla.output,
