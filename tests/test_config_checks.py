@@ -197,3 +197,28 @@ def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
     edited["teacher_overrides"]["DiT-B"] = {"epochs": 7}
     changed = {k for k, v in views.items() if dic_teacher_view(edited, *k) != v}
     assert changed == {("rvl", "DiT-B"), ("tobacco", "DiT-B")}
+
+
+def test_student_view_holds_only_what_a_student_job_reads() -> None:
+    """The student rule's params: the job trains exactly as from the whole section, and a teacher recipe, another
+    role's recipe or a method the job does not run leaves its view (so the finished job) alone."""
+    from distildoc.config import dic_jobs, dic_student_view
+    from distildoc.train.dic import batch_size_for, recipe_for, role_spec
+
+    dic = _preset("default")["dic"]
+    for (ds, _t, st, init, _seed), methods in dic_jobs(dic).items():
+        view = dic_student_view(dic, st, init, methods)
+        assert recipe_for("student", st, view, init) == recipe_for("student", st, dic, init)
+        assert role_spec(st, ds, view, init) == role_spec(st, ds, dic, init)
+        for m in methods:
+            assert batch_size_for(st, m, view, recipe_for("student", st, view, init)) == \
+                batch_size_for(st, m, dic, recipe_for("student", st, dic, init))
+            assert view["methods"][m] == dic["methods"].get(m, {})
+    edited = copy.deepcopy(dic)
+    edited["teacher_overrides"]["DiT-B"] = {"epochs": 7}
+    edited["student_overrides"]["ViT-T"] = {"epochs": 1}
+    edited["methods"]["dkd"] = {**edited["methods"]["dkd"], "beta": 2.0}
+    r50 = ["ce_kd", "mse"]
+    assert dic_student_view(edited, "R50", "imagenet", r50) == dic_student_view(dic, "R50", "imagenet", r50)
+    assert dic_student_view(edited, "R50", "imagenet", [*r50, "dkd"]) != dic_student_view(dic, "R50", "imagenet", [*r50, "dkd"])
+    assert dic_student_view(edited, "ViT-T", "random", ["ce"]) != dic_student_view(dic, "ViT-T", "random", ["ce"])

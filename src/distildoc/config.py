@@ -133,6 +133,25 @@ def dic_teacher_view(dic_cfg: dict[str, Any], dataset: str, role: str) -> dict[s
     return view
 
 
+#: the `dic` keys every student job reads (besides its recipe, overrides and its methods' hyper-parameters)
+STUDENT_KEYS = ("archs", "img_size", "cache_dtype", "eval_batch_size")
+
+
+def dic_student_view(dic_cfg: dict[str, Any], student: str, init: str, methods: list[str]) -> dict[str, Any]:
+    """The part of `dic` that one student job reads (:data:`STUDENT_KEYS`, the ``student`` recipe, this role's and
+    role/init's ``student_overrides``, the ``batch_size_overrides`` of this role and its methods, and the
+    hyper-parameters of the job's `methods`), as :func:`dic_teacher_view` for teachers: a teacher recipe, another
+    student's recipe or method, or a new grid cell re-runs no finished student job."""
+    view: dict[str, Any] = {k: dic_cfg[k] for k in STUDENT_KEYS if k in dic_cfg}
+    view["student"] = dic_cfg["student"]
+    over = dic_cfg.get("student_overrides", {})
+    view["student_overrides"] = {k: over[k] for k in (student, f"{student}/{init}") if k in over}
+    bs = dic_cfg.get("batch_size_overrides", {})
+    view["batch_size_overrides"] = {k: bs[k] for k in (student, *(f"{student}/{m}" for m in methods)) if k in bs}
+    view["methods"] = {m: dic_cfg["methods"].get(m, {}) for m in methods}
+    return view
+
+
 def dic_jobs(dic_cfg: dict[str, Any]) -> dict[tuple[str, str, str, str, int], list[str]]:
     """The classification student jobs of a preset: (dataset, teacher or ``'none'``, student, init, seed) ->
     the methods that job trains, in grid order. ``'none'`` is the supervised ``ce`` student, one per

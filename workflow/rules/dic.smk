@@ -84,8 +84,9 @@ rule dic_train_students:
         # one run folder per method of this pair: <method>/{metrics.json, logits_*.npz, artefact}
         runs=directory(f"{DIC_RES}/runs/{{dsname}}/{{pteacher}}__{{student}}__{{init}}__s{{seed}}"),
     params:
-        dic=DIC,
-        methods=lambda wc: DIC_JOBS[(wc.dsname, wc.pteacher, wc.student, wc.init, int(wc.seed))],
+        # only what this job reads: a teacher recipe or another cell's method re-runs no finished student
+        dic=lambda wc: dic_student_view(DIC, wc.student, wc.init, student_methods(wc)),
+        methods=student_methods,
     log:
         f"{LOGS}/dic/students_{{dsname}}_{{pteacher}}_{{student}}_{{init}}_s{{seed}}.log",
     benchmark:

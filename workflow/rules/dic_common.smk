@@ -1,6 +1,6 @@
 # Configuration-derived paths and input functions of the classification stage (rules in dic.smk).
 
-from distildoc.config import dic_jobs, dic_teacher_view
+from distildoc.config import dic_jobs, dic_student_view, dic_teacher_view
 
 DIC = CFG["dic"]
 DIC_RES = f"{RES}/dic"
@@ -43,6 +43,10 @@ def tensor_path(name):
 
 
 DIC_JOBS = dic_jobs(DIC)
+
+
+def student_methods(wc):
+    return DIC_JOBS[(wc.dsname, wc.pteacher, wc.student, wc.init, int(wc.seed))]
 
 
 def pair_dir(ds, teacher, student, init, seed):
