@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CORES  ?= all
 PRESET ?= default
+# extra Snakemake arguments for `make pipeline`, e.g. SMK_ARGS="--rerun-triggers mtime input" to resume without params checks
+SMK_ARGS ?=
 STAMP   = $(VENV)/.installed
 SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -31,7 +33,7 @@ browser-deps:
 # went (every rule's Snakemake `benchmark:` file; benchmarks/pipeline_profile.py)
 pipeline: setup
 	@mkdir -p logs/$(PRESET)/benchmarks
-	@start=$$(date +%s); $(BIN)/snakemake --cores $(CORES) all --config preset=$(PRESET); rc=$$?; \
+	@start=$$(date +%s); $(BIN)/snakemake --cores $(CORES) all --config preset=$(PRESET) $(SMK_ARGS); rc=$$?; \
 	printf '%s\t%s\t%s\n' "$$start" "$$(date +%s)" "$$rc" >> logs/$(PRESET)/benchmarks/make_pipeline.tsv; \
 	test $$rc -ne 0 || $(BIN)/python benchmarks/pipeline_profile.py --preset $(PRESET) --out logs/$(PRESET)/benchmarks/profile.md; \
 	exit $$rc
