@@ -9,7 +9,6 @@ registry's URLs (the sizes and checksums still apply); the marker names the mirr
 for the files it lists (distildoc.data.sources.load_registry_override); the marker names it too.
 """
 
-from __future__ import annotations
 
 import argparse
 import logging
