@@ -597,6 +597,11 @@ class DocClassifier(nn.Module):
         import tempfile
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() and (path / "config.json").is_file():  # the folder earlier versions wrote there
+            import shutil
+
+            log.warning("replacing the save_pretrained folder %s (earlier layout) by a weights file", path)
+            shutil.rmtree(path)
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hf_export_") as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
             names = sorted(os.listdir(tmp), key=lambda n: n == HF_WEIGHTS_NAME)  # the weights last
