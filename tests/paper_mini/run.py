@@ -30,8 +30,9 @@ PRESET = "paper_mini"
 BIN = Path(sys.executable).parent
 
 
-def prepare(dest: Path) -> dict[str, Path]:
-    """Scratch project + miniatures + PRImA folder + hub cache under `dest`; returns their paths."""
+def prepare(dest: Path, hub: bool = True) -> dict[str, Path]:
+    """Scratch project + miniatures + PRImA folder + hub cache (unless not `hub`: downloads only) under `dest`;
+    returns their paths."""
     from distildoc.config import load_config
     from test_pipeline import _copy_project
 
@@ -44,7 +45,8 @@ def prepare(dest: Path) -> dict[str, Path]:
     if not prima.is_dir():
         build_prima(prima)
     hf_home = dest / "hf"
-    build_hub_cache(hf_home, load_config(project / "params.yaml", PRESET))
+    if hub:
+        build_hub_cache(hf_home, load_config(project / "params.yaml", PRESET))
     return {"project": project, "mirror": mirror, "override": override, "hf_home": hf_home}
 
 
