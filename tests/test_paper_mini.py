@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -54,25 +55,29 @@ def test_a_failing_rule_script_writes_its_error_into_the_rule_log(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory, realdata) -> dict:
-    """The paper_mini DAG run once, end to end, with one core."""
-    dest = tmp_path_factory.mktemp("paper_mini")
+    """The paper_mini DAG run once, end to end, with one core. ``DISTILDOC_PAPER_MINI_DIR=<folder>`` keeps the
+    scratch folder there instead (a later run continues where this one stopped)."""
+    keep = os.environ.get("DISTILDOC_PAPER_MINI_DIR")
+    dest = Path(keep) if keep else tmp_path_factory.mktemp("paper_mini")
     t0 = time.time()
     paths = prepare(dest)
+    fresh = not (paths["project"] / "results").exists()
     t1 = time.time()
-    res = run_snakemake(paths, ["--cores", "1", "all"], timeout=3600)
+    # ~12 min on one idle core; far longer on a loaded machine
+    res = run_snakemake(paths, ["--cores", "1", "all"], timeout=5400)
     out = res.stdout + res.stderr
     (dest / "snakemake.log").write_text(out)
     assert res.returncode == 0, out[-6000:]
     print(f"paper_mini: prepared in {t1 - t0:.0f} s, DAG {time.time() - t1:.0f} s")
-    return {**paths, "out": out, "dag_seconds": time.time() - t1}
+    return {**paths, "out": out, "dag_seconds": time.time() - t1, "fresh": fresh}
 
 
 @pytest.mark.slow
 def test_every_paper_rule_ran(mini: dict) -> None:
-    counts = _job_counts(mini["out"])
-    assert counts == PAPER_RULES, {k: (counts.get(k), PAPER_RULES.get(k)) for k in set(counts) | set(PAPER_RULES)
-                                   if counts.get(k) != PAPER_RULES.get(k)}
-    assert "Nothing to be done" not in mini["out"]
+    if mini["fresh"]:  # a kept folder's later run (DISTILDOC_PAPER_MINI_DIR) has only the rest to do
+        counts = _job_counts(mini["out"])
+        assert counts == PAPER_RULES, {k: (counts.get(k), PAPER_RULES.get(k)) for k in set(counts) | set(PAPER_RULES)
+                                       if counts.get(k) != PAPER_RULES.get(k)}
     # Snakemake's summary: every output of the DAG present and up to date, made by every rule of the paper DAG
     res = run_snakemake(mini, ["--cores", "1", "--summary", "all"], timeout=600)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]

@@ -30,6 +30,7 @@ real Azure OCR: no OCR was published with the fixture pages.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -83,8 +84,10 @@ def _bytes(img: Image.Image, fmt: str, **kw) -> bytes:
 
 
 def _tar_gz(members: dict[str, bytes]) -> bytes:
+    """A .tar.gz of `members`, byte-identical on every build (member and gzip-header times 0): the miniatures'
+    checksums do not change between builds, so a kept scratch folder's downloads stay valid."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
