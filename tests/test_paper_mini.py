@@ -64,7 +64,7 @@ def mini(tmp_path_factory, realdata) -> dict:
     fresh = not (paths["project"] / "results").exists()
     t1 = time.time()
     # ~12 min on one idle core; far longer on a loaded machine
-    res = run_snakemake(paths, ["--cores", "1", "all"], timeout=5400)
+    res = run_snakemake(paths, ["--cores", "1", "--rerun-incomplete", "all"], timeout=5400)
     out = res.stdout + res.stderr
     (dest / "snakemake.log").write_text(out)
     assert res.returncode == 0, out[-6000:]

@@ -40,7 +40,9 @@ def prepare(dest: Path, hub: bool = True) -> dict[str, Path]:
     project = dest / "project"
     if not (project / "Snakefile").is_file():
         _copy_project(project)
-    mirror, override = build_mirror(dest)
+    mirror, override = dest / "mirror", dest / "registry_override.json"
+    if not override.is_file():  # a kept folder keeps its miniatures (and the downloads made from them)
+        mirror, override = build_mirror(dest)
     prima = project / "data" / "raw" / "prima"
     if not prima.is_dir():
         build_prima(prima)
