@@ -228,3 +228,70 @@ def test_unpublished_size_dropped_connection_resumes(mirror, tmp_path: Path) -> 
     assert (tmp_path / "tiny" / "b.bin").read_bytes() == B
     assert [r[1] for r in mirror.requests] == [None, "bytes=700-"]
     assert json.loads((tmp_path / "tiny/.downloads/b.bin.json").read_text())["sha256"] == sha(B)
+
+
+# ------------------------------------------------------------------------------------------- registry override
+
+
+def _override(tmp_path: Path, entries: dict) -> Path:
+    path = tmp_path / "override.json"
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def test_registry_override_pins_the_mirror_files(mirror, tmp_path: Path, monkeypatch) -> None:
+    """A mirror serving other files than the registry's (a miniature): their checksums come from the override
+    file; rvl_cdip's published sha256s are replaced for the listed files only."""
+    src = get_source("rvl_cdip")
+    labels = {f.filename: f"{f.filename} 0\n".encode() for f in src.files[1:]}
+    for filename, data in labels.items():
+        serve(mirror, "rvl_cdip", filename, data)
+    path = _override(tmp_path, {"rvl_cdip": {k: {"sha256": sha(v), "size": len(v)} for k, v in labels.items()}})
+    monkeypatch.setenv(sources.OVERRIDE_ENV, str(path))
+    changed = sources.apply_registry_override(src, sources.load_registry_override(path))
+    assert changed.files[0] == src.files[0]  # the archive keeps its published checksum
+    assert [f.sha256 for f in changed.files[1:]] == [sha(v) for v in labels.values()]
+    custom = DatasetSource(name="rvl_cdip", title="t", homepage="https://example.invalid", licence="test",
+                           files=src.files[1:])  # the label files only (the archive is not served here)
+    written = download(custom, tmp_path / "raw", timeout=5, progress=False)
+    assert [p.read_bytes() for p in written] == list(labels.values())
+    rec = json.loads((tmp_path / "raw/rvl_cdip/.downloads/labels__train.txt.json").read_text())
+    assert rec["published_sha256"] == src.files[1].sha256 and rec["expected_sha256"] == sha(labels["labels/train.txt"])
+    assert rec["registry_override"] == str(path)
+
+
+def test_registry_override_wrong_checksum_names_file_and_expected(mirror, tmp_path: Path, monkeypatch) -> None:
+    src = get_source("rvl_cdip_n")
+    good, bad = src.files[0].filename, src.files[1].filename
+    serve(mirror, "rvl_cdip_n", good, A)
+    serve(mirror, "rvl_cdip_n", bad, B[::-1])  # corrupted: not what the override pins
+    monkeypatch.setenv(sources.OVERRIDE_ENV, str(_override(tmp_path, {"rvl_cdip_n": {good: {"sha256": sha(A)},
+                                                                                      bad: {"sha256": sha(B)}}})))
+    with pytest.raises(RuntimeError) as info:
+        download("rvl_cdip_n", tmp_path / "raw", timeout=5, progress=False)
+    msg = str(info.value)
+    assert f"sha256 mismatch for {bad}" in msg and f"expected {sha(B)}" in msg and f"got {sha(B[::-1])}" in msg
+    assert (tmp_path / "raw/rvl_cdip_n" / good).read_bytes() == A  # downloaded before: kept
+    assert not (tmp_path / "raw/rvl_cdip_n" / bad).exists()
+
+
+@pytest.mark.parametrize("entries,expected", [
+    ({"rvl_cdip_m": {}}, "unknown dataset 'rvl_cdip_m'"),
+    ({"rvl_cdip": {"labels/tran.txt": {"sha256": "0" * 64}}}, "rvl_cdip/labels/tran.txt: not a file of dataset"),
+    ({"rvl_cdip": {"labels/train.txt": {"sha256": None}}}, "sha256 must be 64 hex digits"),
+    ({"rvl_cdip": {"labels/train.txt": {"sha256": "0" * 64, "md5": "x"}}}, "unknown field(s) ['md5']"),
+    ({"rvl_cdip": {"labels/train.txt": {"sha256": "0" * 64, "size": -1}}}, "size must be a positive integer"),
+], ids=["dataset", "file", "no-sha256", "field", "size"])
+def test_registry_override_rejects_bad_entries(tmp_path: Path, entries: dict, expected: str) -> None:
+    path = _override(tmp_path, entries)
+    with pytest.raises(ValueError) as info:
+        sources.load_registry_override(path)
+    assert expected in str(info.value) and str(path) in str(info.value)
+
+
+def test_registry_override_needs_a_mirror(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    monkeypatch.setenv(sources.OVERRIDE_ENV, str(_override(tmp_path, {})))
+    with pytest.raises(RuntimeError, match=f"set {MIRROR_ENV} too"):
+        download("rvl_cdip_n", tmp_path / "raw", timeout=5, progress=False)
+    assert not (tmp_path / "raw").exists()

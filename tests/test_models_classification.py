@@ -519,9 +519,33 @@ def test_hf_missing_weights_fail_loudly(hf_dirs, tmp_path):
 
 def test_hf_export_roundtrip(hf_dirs, tmp_path):
     doc = build_model(ModelSpec(role="R101", source="hf", name=hf_dirs["resnet"], pretrained=True))
-    again = build_model(doc.export_weights(tmp_path / "copy"))
+    again = build_model(doc.export_weights(tmp_path / "copy" / "model.safetensors"))
     x = _x(32)
     assert torch.equal(doc(x).logits, again(x).logits)
+    # the weights file the rules declare is a file; the folder is a save_pretrained folder
+    assert (tmp_path / "copy" / "model.safetensors").is_file() and (tmp_path / "copy" / "config.json").is_file()
+    assert not [p for p in (tmp_path / "copy").iterdir() if p.name.startswith(".hf_export_")]
+    with pytest.raises(ValueError, match="model.safetensors"):
+        doc.export_weights(tmp_path / "copy" / "weights.safetensors")
+
+
+@pytest.mark.parametrize("kind", ["vit", "resnet"])
+def test_hf_run_folder_saves_and_loads(hf_dirs, tmp_path, kind):
+    """A paper-preset (hf) classifier's run folder: save_classifier -> load_classifier (what every teacher cache and
+    student run reads), relocatable (the artefact names the folder relatively)."""
+    from distildoc.distill import build_method
+    from distildoc.train.classification import load_classifier, save_classifier
+
+    doc = build_model(ModelSpec(role="R101" if kind == "resnet" else "ViT-B", source="hf", name=hf_dirs[kind],
+                                pretrained=True, img_size=32))
+    method = build_method("ce", doc.dims(), None, None)
+    save_classifier(tmp_path / "run", doc, method, "ce", {}, None, doc.dims(), None)
+    moved = tmp_path / "moved"
+    (tmp_path / "run").rename(moved)
+    loaded, _ = load_classifier(moved)
+    x = _x(32)
+    assert torch.equal(doc.eval()(x).logits, loaded(x).logits)
+    assert (moved / "model.safetensors").is_file()
 
 
 # --------------------------------------------------------------------------------------------------

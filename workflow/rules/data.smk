@@ -182,7 +182,8 @@ else:
         script:
             "../scripts/real_labels.py"
 
-    # Tobacco-3482: class folders -> the 800 / 200 / 2,482 split (80 / 20 / rest per class, seed 42)
+    # Tobacco-3482: class folders -> the 800 / 200 / 2,482 split (80 / 20 / rest per class, seed 42;
+    # data.real.tobacco_split changes it)
     rule tobacco3482_labels:
         input:
             raw="data/raw/tobacco3482/.complete",
@@ -192,9 +193,8 @@ else:
             test=f"{DATA}/labels/tobacco_test.txt",
         params:
             dataset="tobacco3482",
-            train_per_class=80,
-            val_per_class=20,
-            seed=42,
+            # data.real.tobacco_split (default: the common protocol, 80 / 20 / rest per class, seed 42)
+            **CFG["data"]["real"].get("tobacco_split", {"train_per_class": 80, "val_per_class": 20, "seed": 42}),
         log:
             f"{LOGS}/data/labels_tobacco3482.log",
         benchmark:

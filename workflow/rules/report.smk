@@ -11,7 +11,8 @@ REPORT_DOCVQA_TABLES = {t: next((d["name"] for d in DOCVQA["datasets"] if d["tab
                         for t in ("table16", "table17")}
 REPORT_STAGE_TABLES = [f"dic_{t}" for t in ("table6", "table9", "table10_r101", "table11_vitb", "table12_ditb",
                                             "table15", "table18", "table19", "kd_vs_supervised", "knowledge_gap")] + \
-                      ["dla_table3"] + [f"docvqa_{t}" for t in ("table4", "table16", "table17")]
+                      ["dla_table3"] + (["dla_table13"] if "prima" in DLA_EXTRA else []) + \
+                      [f"docvqa_{t}" for t in ("table4", "table16", "table17")]
 REPORT_TEACHERS = list(dict.fromkeys(b["teacher"] for b in DIC["grid"]))
 REPORT_RUN_TABLES = {
     "dic_runs": rules.dic_tables.output.runs_csv,

@@ -5,9 +5,10 @@ Snakemake: ``params.name`` is the registry name, ``output[0]`` the marker file `
 downloads into ``DEST/NAME`` and writes ``DEST/NAME/.complete``. The marker records what was written.
 ``DISTILDOC_MIRROR`` (or ``--mirror URL``) fetches every file from ``URL/NAME/<filename>`` instead of the
 registry's URLs (the sizes and checksums still apply); the marker names the mirror used.
+``DISTILDOC_REGISTRY_OVERRIDE`` (with a mirror only) names a JSON file of checksums that replace the registry's
+for the files it lists (distildoc.data.sources.load_registry_override); the marker names it too.
 """
 
-from __future__ import annotations
 
 import argparse
 import logging
@@ -15,7 +16,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from distildoc.data.sources import download, file_url, get_source, mirror_base
+from distildoc.data.sources import download, file_url, get_source, mirror_base, override_path
 from distildoc.utils.io import write_json
 
 log = logging.getLogger("distildoc")
@@ -40,6 +41,7 @@ def run(name: str, dest_root: Path, marker: Path, mirror: str | None = None) -> 
         "hf_dataset": source.hf_dataset,
         "revision": source.revision,
         "mirror": mirror_base(mirror),
+        "registry_override": str(override_path()) if override_path() else None,
         "files": [{"url": f.url, "fetched_from": file_url(source, f, mirror), "filename": f.filename, "size": f.size,
                    "sha256": f.sha256} for f in source.files],
         "written": [str(p) for p in written],

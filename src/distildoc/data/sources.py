@@ -23,6 +23,19 @@ naming the dataset, the file and the URL (a mismatch: both checksums).
 ``<mirror>/<dataset name>/<filename>`` (see :func:`file_url`), e.g. a local HTTP server serving a folder
 laid out like ``data/raw``; the registry's sizes and checksums still apply.
 
+**Registry override.** A mirror that serves *other* files than the registry's (a lab's re-packed archives,
+or the miniature of every input that ``tests/test_paper_mini.py`` builds) names their checksums in a JSON file
+given by ``DISTILDOC_REGISTRY_OVERRIDE`` (or ``download(..., registry_override=...)``)::
+
+    {"rvl_cdip": {"rvl-cdip.tar.gz": {"sha256": "<64 hex>", "size": 12345}, "labels/train.txt": {...}}, ...}
+
+It replaces the registry's sha256 (and size) of exactly the files it lists (:func:`load_registry_override`). It
+only strengthens or re-pins checking, never weakens it: every entry must give a 64-hex ``sha256`` (a file
+without a published checksum gets one), unknown datasets / files / keys are errors naming them, and it is only
+accepted together with a mirror (the registry's own URLs always use the published checksums). A download that
+does not match the overriding checksum fails as any other mismatch, naming the file and the expected checksum,
+and the records in ``.downloads`` note the override file used.
+
 Datasets behind a registration (PRImA) are ``manual``: :func:`download` accepts a folder the user filled
 and otherwise explains what to put there.
 """
@@ -53,6 +66,8 @@ CHUNK = 1 << 20
 USER_AGENT = f"distildoc-downloader/0.1 (pooch/{pooch.__version__.lstrip('v')}; requests/{requests.__version__})"
 #: environment variable that redirects every registry URL to a mirror (see :func:`file_url`)
 MIRROR_ENV = "DISTILDOC_MIRROR"
+#: environment variable naming a JSON file of checksums that replace the registry's (see :func:`load_registry_override`)
+OVERRIDE_ENV = "DISTILDOC_REGISTRY_OVERRIDE"
 #: seconds to wait before resuming after a dropped connection (tests set it to 0)
 RETRY_WAIT = 2.0
 
@@ -254,6 +269,74 @@ def file_url(source: DatasetSource, rf: RemoteFile, mirror: str | None = None) -
     if base is None:
         return rf.url
     return f"{base}/{urllib.parse.quote(source.name)}/{urllib.parse.quote(rf.filename)}"
+
+
+_OVERRIDE_KEYS = {"sha256", "size"}
+
+
+def override_path(registry_override: str | os.PathLike | None = None) -> Path | None:
+    """The override file in use: `registry_override` if given (``""`` = none), else ``$DISTILDOC_REGISTRY_OVERRIDE``."""
+    value = os.environ.get(OVERRIDE_ENV, "") if registry_override is None else str(registry_override)
+    return Path(value) if value else None
+
+
+def load_registry_override(path: str | os.PathLike) -> dict[str, dict[str, dict]]:
+    """Read and check a registry override file: ``{dataset: {filename: {"sha256": hex, "size": bytes}}}``.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: naming the file and the offending key / value: not a JSON object, an unknown dataset or
+            file of the registry, an unknown field, a missing or malformed ``sha256`` (64 hex digits), a
+            ``size`` that is not a positive integer.
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"registry override file {path} ({OVERRIDE_ENV}) does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"registry override {path}: not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"registry override {path}: expected an object {{dataset: {{filename: {{sha256, size}}}}}}")
+    for name, files in data.items():
+        if name not in SOURCES:
+            raise ValueError(f"registry override {path}: unknown dataset {name!r}; known: {', '.join(SOURCES)}")
+        known = {rf.filename for rf in SOURCES[name].files}
+        if not isinstance(files, dict):
+            raise ValueError(f"registry override {path}: {name}: expected an object filename -> {{sha256, size}}")
+        for filename, entry in files.items():
+            where = f"registry override {path}: {name}/{filename}"
+            if filename not in known:
+                raise ValueError(f"{where}: not a file of dataset {name!r}; its files: {', '.join(sorted(known)) or 'none'}")
+            if not isinstance(entry, dict) or set(entry) - _OVERRIDE_KEYS:
+                extra = sorted(set(entry) - _OVERRIDE_KEYS) if isinstance(entry, dict) else entry
+                raise ValueError(f"{where}: unknown field(s) {extra!r}; allowed: sha256, size")
+            digest = entry.get("sha256")
+            if not (isinstance(digest, str) and len(digest) == 64
+                    and all(c in "0123456789abcdef" for c in digest.lower())):
+                raise ValueError(f"{where}: sha256 must be 64 hex digits (an override never removes a checksum), "
+                                 f"got {digest!r}")
+            size = entry.get("size")
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+                raise ValueError(f"{where}: size must be a positive integer, got {size!r}")
+    return data
+
+
+def apply_registry_override(source: DatasetSource, override: dict[str, dict[str, dict]] | None) -> DatasetSource:
+    """`source` with the sha256 / size of the files `override` lists replaced (the URLs and the rest unchanged)."""
+    entries = (override or {}).get(source.name)
+    if not entries:
+        return source
+    import dataclasses
+
+    files = tuple(
+        dataclasses.replace(rf, sha256=entries[rf.filename]["sha256"].lower(), size=entries[rf.filename].get("size"))
+        if rf.filename in entries else rf
+        for rf in source.files
+    )
+    return dataclasses.replace(source, files=files)
 
 
 class DownloadError(RuntimeError):
@@ -462,6 +545,7 @@ def download(
     progress: bool = True,
     mirror: str | None = None,
     retries: int = 5,
+    registry_override: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Fetch, verify and place every file of a dataset under ``dest_root/<name>``.
 
@@ -475,6 +559,9 @@ def download(
             ``$DISTILDOC_MIRROR``, ``""`` uses the registry URLs.
         retries: how many times a connection that dropped mid-stream is resumed before giving up (an
             unreachable host or an HTTP error fails at once).
+        registry_override: a JSON file of checksums replacing the registry's for the files it lists (see
+            :func:`load_registry_override`); None reads ``$DISTILDOC_REGISTRY_OVERRIDE``, ``""`` uses none.
+            Only accepted together with a mirror.
 
     Returns:
         The files placed and the top-level paths extracted (already-complete files are included).
@@ -484,6 +571,13 @@ def download(
             mismatch (with the file name and both checksums), or a ``manual`` dataset whose folder is empty.
     """
     source = get_source(name) if isinstance(name, str) else name
+    override_file = override_path(registry_override)
+    if override_file is not None:
+        if mirror_base(mirror) is None:
+            raise RuntimeError(f"dataset {source.name!r}: the registry override {override_file} ({OVERRIDE_ENV}) "
+                               f"replaces checksums of files served by a mirror; set {MIRROR_ENV} too (the "
+                               "registry's own URLs are always checked against the published checksums)")
+        source = apply_registry_override(source, load_registry_override(override_file))
     dest = source.target(dest_root)
     if source.manual:
         present = [p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(".")] if dest.is_dir() else []
@@ -513,9 +607,13 @@ def download(
             written += [dest / t for t in extracted]
         else:
             written.append(path)
+        published = next((f.sha256 for f in get_source(source.name).files if f.filename == rf.filename), None) \
+            if source.name in SOURCES else rf.sha256
         write_json(record_path, {"dataset": source.name, "url": rf.url, "fetched_from": pup.get_url(rf.filename),
                                  "filename": rf.filename, "bytes": size, "sha256": digest,
-                                 "published_sha256": rf.sha256, "extracted": extracted})
+                                 "published_sha256": published, "expected_sha256": rf.sha256,
+                                 "registry_override": str(override_file) if override_file else None,
+                                 "extracted": extracted})
         log.info("%s: %s ok (%d bytes, sha256 %s)", source.name, rf.filename, size, digest)
     return written
 

@@ -100,6 +100,8 @@ TEACHER_ROLES: tuple[str, ...] = catalogue.role_names(catalogue.CLASSIFIER_ROLES
 STUDENT_ROLES: tuple[str, ...] = catalogue.role_names(catalogue.CLASSIFIER_ROLES, teacher=False)
 ROLES: tuple[str, ...] = TEACHER_ROLES + STUDENT_ROLES
 SOURCES: tuple[str, ...] = ("timm", "hf")
+#: the weights file of a transformers ``save_pretrained`` folder (what hf models are exported as)
+HF_WEIGHTS_NAME = "model.safetensors"
 FAMILIES: tuple[str, ...] = ("vit", "beit", "resnet", "efficientnet")
 #: convolutional families: spatial maps come straight from stages (no tokens), the input size is free
 CNN_FAMILIES: frozenset[str] = frozenset({"resnet", "efficientnet"})
@@ -573,7 +575,9 @@ class DocClassifier(nn.Module):
         """Write the wrapped model's weights and return a spec that rebuilds this model from them.
 
         timm: a safetensors file at ``path`` (a plain state dict of the timm model, loadable with
-        ``checkpoint=``); hf: a ``save_pretrained`` directory at ``path``."""
+        ``checkpoint=``); hf: ``path`` must be ``<folder>/model.safetensors``: the folder becomes a ``save_pretrained``
+        folder (``config.json`` + ``model.safetensors``, moved in place from a temporary folder, the weights last)
+        and the returned spec names it."""
         if self.spec is None:
             raise ValueError("export_weights needs the ModelSpec the model was built from")
         path = Path(path)
@@ -586,8 +590,28 @@ class DocClassifier(nn.Module):
             with atomic_path(path) as tmp:
                 save_file(state, str(tmp))
             return self.spec.replace(pretrained=True, checkpoint=str(path), weights=None)
-        self.model.save_pretrained(str(path))
-        return self.spec.replace(pretrained=True, name=str(path), kwargs={})
+        # hf: the folder of `path` becomes a save_pretrained folder (config.json + model.safetensors), so the weights
+        # file keeps the name the pipeline's rules declare (a file, not a folder) and from_pretrained(folder) reads it
+        if path.name != HF_WEIGHTS_NAME:
+            raise ValueError(f"export_weights: an hf model is written as <folder>/{HF_WEIGHTS_NAME} + config.json; "
+                             f"got {path}")
+        import os
+        import tempfile
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() and (path / "config.json").is_file():  # the folder earlier versions wrote there
+            import shutil
+
+            log.warning("replacing the save_pretrained folder %s (earlier layout) by a weights file", path)
+            shutil.rmtree(path)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".hf_export_") as tmp:
+            self.model.save_pretrained(tmp, safe_serialization=True)
+            names = sorted(os.listdir(tmp), key=lambda n: n == HF_WEIGHTS_NAME)  # the weights last
+            if HF_WEIGHTS_NAME not in names:
+                raise RuntimeError(f"save_pretrained wrote {names}, not a single {HF_WEIGHTS_NAME}")
+            for name in names:
+                os.replace(os.path.join(tmp, name), path.parent / name)
+        return self.spec.replace(pretrained=True, name=str(path.parent), kwargs={})
 
 
 def build_model(spec: ModelSpec) -> DocClassifier:

@@ -488,7 +488,10 @@ def save_classifier(run_dir: str | Path, model: DocClassifier, method: DistillMe
     with atomic_path(run_dir / "method.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in method.state_dict().items()}, str(tmp))
     spec_dict = spec.to_dict()
-    spec_dict["checkpoint"] = "model.safetensors"  # relative: the run folder can move
+    if spec.source == "hf":  # the run folder is a save_pretrained folder (config.json + model.safetensors)
+        spec_dict["name"] = "."  # relative: the run folder can move
+    else:
+        spec_dict["checkpoint"] = "model.safetensors"  # relative: the run folder can move
     write_json(run_dir / "artefact.json", {
         "model_spec": spec_dict, "method": method_key, "hparams": hparams,
         "teacher_spec": teacher_spec.to_dict() if teacher_spec else None,
@@ -502,11 +505,16 @@ def load_classifier(run_dir: str | Path) -> tuple[DocClassifier, DistillMethod]:
     """Rebuild a saved student (or teacher) for inference from its run folder alone."""
     run_dir = Path(run_dir)
     meta = read_json(run_dir / "artefact.json")
-    for name in (meta["model_spec"]["checkpoint"], "method.safetensors"):
+    spec_d = dict(meta["model_spec"])
+    hf = spec_d.get("source") == "hf"
+    weights = ("model.safetensors", "config.json") if hf else (spec_d["checkpoint"],)
+    for name in (*weights, "method.safetensors"):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"missing checkpoint: {run_dir / name}")
-    spec_d = dict(meta["model_spec"])
-    spec_d["checkpoint"] = str(run_dir / spec_d["checkpoint"])
+    if hf:  # a save_pretrained folder: the run folder itself
+        spec_d["name"] = str(run_dir)
+    else:
+        spec_d["checkpoint"] = str(run_dir / spec_d["checkpoint"])
     model = build_model(ModelSpec.from_dict(spec_d))
     head = None
     if meta["teacher_spec"] is not None:

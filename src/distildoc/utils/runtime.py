@@ -18,6 +18,26 @@ def setup_logging(log_path: str | os.PathLike | None = None, level: int = loggin
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
+    if log_path:
+        _log_uncaught_exceptions()
+
+
+def _log_uncaught_exceptions() -> None:
+    """An exception that ends a rule's script goes into the rule's log file too (Snakemake's error message sends
+    the user there), then to the previous hook (stderr)."""
+    previous = sys.excepthook
+    if getattr(previous, "_distildoc", False):
+        return
+
+    def hook(exc_type, exc, tb) -> None:  # noqa: ANN001 - sys.excepthook's signature
+        if not issubclass(exc_type, KeyboardInterrupt):
+            log.error("%s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))
+            logging.shutdown()  # flush the file handler
+            return  # the handler on stderr printed it already
+        previous(exc_type, exc, tb)
+
+    hook._distildoc = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def setup_threads(threads: int) -> None:
