@@ -45,6 +45,7 @@ PAPER_RULES = {  # rule -> jobs in the paper DAG
     "report_tables": 1,
     "report_compare": 1,
     "report_claims": 1,
+    "report_html_tables": 1,
     "report_figures_dic": 1,
     "report_figures_dla": 1,
     "all": 1,
