@@ -10,7 +10,7 @@ SMK_ARGS ?=
 STAMP   = $(VENV)/.installed
 SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup cluster-deps browser-deps pipeline test test-fast smoke lint clean readme-results real-teacher report-html
+.PHONY: setup cluster-deps browser-deps pipeline test test-fast test-paper smoke lint clean readme-results real-teacher report-html
 
 setup: $(STAMP)
 
@@ -57,7 +57,12 @@ real-teacher: setup
 # everything CI runs: unit tests, the smoke DAG end to end, DVC, lint, the SLURM cluster test and the HTML report
 # in headless Chromium (DISTILDOC_REQUIRE_CHROMIUM: that test fails rather than skips without a browser)
 test: setup cluster-deps browser-deps
-	PATH="$(CURDIR)/$(BIN):$$PATH" DISTILDOC_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" DISTILDOC_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -m "not paper_mini"
+
+# the paper preset's whole DAG on its miniatures (docs/paper_mini.md): run it before every change to the paper path;
+# it joins `make test` once it has passed end to end on the final code of a change (not yet: see docs/paper_mini.md)
+test-paper: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m paper_mini tests/test_paper_mini.py
 
 # the edit-test loop: unit tests only (no pipeline run, no cluster); minutes
 test-fast: setup

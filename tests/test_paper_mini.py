@@ -73,6 +73,7 @@ def mini(tmp_path_factory, realdata) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.paper_mini
 def test_every_paper_rule_ran(mini: dict) -> None:
     if mini["fresh"]:  # a kept folder's later run (DISTILDOC_PAPER_MINI_DIR) has only the rest to do
         counts = _job_counts(mini["out"])
@@ -92,6 +93,7 @@ def test_every_paper_rule_ran(mini: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.paper_mini
 def test_every_paper_table_has_rows(mini: dict) -> None:
     res = mini["project"] / RES
     gathered = sorted((res / "report" / "tables").glob("*.csv"))
@@ -115,6 +117,7 @@ def test_every_paper_table_has_rows(mini: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.paper_mini
 def test_paper_code_paths_were_the_ones_run(mini: dict) -> None:
     """The hub ids resolved to the tiny checkpoints (paper classes), the downloads came through the mirror with
     the override's checksums, and the reader was the paper's checkpoint id on CPU."""
