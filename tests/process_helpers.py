@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -24,3 +25,9 @@ def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float,
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
+
+
+def run_fresh_python(code: str, timeout: float = 300) -> None:
+    """Run `code` in a fresh interpreter (nothing imported yet) and fail with its stderr when it does."""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stderr[-3000:]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import yaml
 
 from distildoc import catalogue
 from distildoc.catalogue import CLASSIFICATION, DETECTION
+from process_helpers import run_fresh_python
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -24,8 +24,7 @@ def test_catalogue_and_config_checks_import_without_torch() -> None:
             "distildoc.config.load_schema()\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'timm'))\n"
             "assert not heavy, heavy\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_fresh_python(code)
 
 
 def test_catalogue_imports_nothing_from_distildoc() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pkgutil
-import subprocess
 import sys
 
 import distildoc.models
+from process_helpers import run_fresh_python
 
 
 def test_models_import_without_distill() -> None:
@@ -17,8 +17,7 @@ def test_models_import_without_distill() -> None:
             "    importlib.import_module(name)\n"
             "leaked = sorted(m for m in sys.modules if m == 'distildoc.distill' or m.startswith('distildoc.distill.'))\n"
             "assert not leaked, leaked\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_fresh_python(code)
 
 
 def test_distill_reexports_the_model_interface() -> None:
