@@ -200,6 +200,7 @@ def test_labels_slugs_and_reader_options() -> None:
     assert dla_label("none__ViT-B-FPN__supervised") == "ViT-B"
     assert dla_label("R101-FPN__R50-FPN__simkd_fpn") == "R50 SimKD"
     assert dla_label("ViT-B-FPN__ViT-T-FPN__reviewkd") == "ViT-T ReviewKD"
+    assert dla_label("R101-FPN__R50-FPN__pkd") == "R50 PKD"  # every catalogued layout method has its label
     assert type_slug("Image/Photo") == "image/photo" and type_slug("free text") == "free_text"
     with pytest.raises(ValueError, match="unknown prompt type"):
         grid_cells(["plan"], [], [])

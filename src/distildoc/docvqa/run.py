@@ -62,7 +62,7 @@ DLA_PREDICTIONS_FORMAT = "distildoc-dla-predictions/v1"
 
 #: short names of the layout roles and methods (the paper's Table 3 wording)
 ROLE_LABELS = {r.name: r.backbone for r in catalogue.DETECTOR_ROLES}
-METHOD_LABELS = {"supervised": "", "simkd_fpn": "SimKD", "reviewkd": "ReviewKD"}
+METHOD_LABELS = {**{m.key: m.label for m in catalogue.DETECTION_METHODS}, "supervised": ""}
 
 
 # ----------------------------------------------------------------------------------------------- cells
