@@ -4,19 +4,21 @@ from pathlib import Path
 from distildoc import catalogue
 from distildoc.config import ConfigError, validate_config
 from distildoc.config_checks import check_config
+from distildoc.workflow.plan import build_plan
 
+# the validated preset and the plan of its DAG (distildoc.workflow.plan: every job grid, path and cell the rules
+# ask for, computed and tested outside Snakemake)
 try:
     CFG = check_config(validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+    PLAN = build_plan(CFG)  # fixture folders are looked up relative to the working directory, as jobs see them
 except ConfigError as err:
     raise WorkflowError(f"params.yaml / --config: {err}") from None
 
-PRESET = CFG["name"]
-DATA = f"data/{PRESET}"
-RES = f"results/{PRESET}"
-LOGS = f"logs/{PRESET}"
+PRESET = PLAN.preset
+DATA, RES, LOGS, SYN = PLAN.data, PLAN.res, PLAN.logs, PLAN.syn
 SEED = CFG["seed"]
 GPUS = CFG["device"]["gpus"]
-SYNTHETIC = CFG["data"]["source"] == "synthetic"
+SYNTHETIC = PLAN.synthetic
 
 # wildcard patterns of the catalogue's roles and method keys (distildoc.catalogue; dic.smk, dla.smk)
 NAMES = catalogue.schema_enums()
@@ -34,12 +36,6 @@ ENV = "../../environment.yml"
 
 # every stage appends its final targets here; `rule all` asks for them all
 ALL_TARGETS = []
-
-
-def synthetic_splits():
-    """(dataset, split) pairs the preset generates."""
-    sizes = CFG["data"]["synthetic"]
-    return [(ds, split) for ds in ("rvl", "rvl_n", "tobacco") for split in sizes[ds]]
 
 
 def train_resources():

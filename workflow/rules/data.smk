@@ -1,9 +1,6 @@
 # Data stage: the embedded synthetic benchmark (smoke / default) or the real datasets (paper),
 # the paper's RVL-CDIP_1k student subset, and a summary of what was produced.
 
-SYN = f"{DATA}/synthetic"
-
-
 wildcard_constraints:
     dataset="rvl|rvl_n|tobacco",
     split="train|val|test",
@@ -68,7 +65,7 @@ rule student_subset:
 
 rule data_summary:
     input:
-        manifests=[f"{SYN}/{ds}/manifest_{split}.json" for ds, split in synthetic_splits()] if SYNTHETIC else [],
+        manifests=[f"{SYN}/{ds}/manifest_{split}.json" for ds, split in PLAN.synthetic_splits()] if SYNTHETIC else [],
         subset=rules.student_subset.output.train,
     output:
         json=f"{RES}/data/summary.json",

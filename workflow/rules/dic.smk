@@ -12,26 +12,18 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# splits decoded together (one process per group: importing torch costs more than decoding)
-DECODE_GROUPS = {
-    "rvl": ["rvl_train", "rvl_val", "rvl_test", "rvl_subtrain", "rvl_subval"],
-    "rvl_n": ["rvl_n_test"],
-    "tobacco": ["tobacco_train", "tobacco_val", "tobacco_test"],
-}
-
-
-for _group, _names in DECODE_GROUPS.items():
+# splits decoded together (DECODE_GROUPS: one process per group, importing torch costs more than decoding)
+for _group in DECODE_GROUPS:
 
     rule:
         name:
             f"dic_decode_{_group}"
         input:
-            labels=[DIC_SPLITS[n][0] for n in _names],
-            images=sorted({DIC_SPLITS[n][2] for n in _names}),
+            **DIC_PLAN.decode_inputs(_group),
         output:
-            [tensor_path(n) for n in _names],
+            DIC_PLAN.decode_outputs(_group),
         params:
-            roots=[DIC_SPLITS[n][1] for n in _names],
+            roots=DIC_PLAN.decode_roots(_group),
             size=SIZE,
         log:
             f"{LOGS}/dic/decode_{_group}.log",
@@ -49,8 +41,8 @@ for _group, _names in DECODE_GROUPS.items():
 
 rule dic_train_teacher:
     input:
-        unpack(teacher_inputs),
-        student_splits=student_split_paths,
+        unpack(lambda wc: DIC_PLAN.teacher_inputs(wc.dsname, wc.teacher)),
+        student_splits=lambda wc: DIC_PLAN.student_split_paths(wc.dsname),
     output:
         metrics=f"{DIC_RES}/teachers/{{dsname}}/{{teacher}}/metrics.json",
         model=f"{DIC_RES}/teachers/{{dsname}}/{{teacher}}/model.safetensors",
@@ -79,14 +71,14 @@ rule dic_train_teacher:
 
 rule dic_train_students:
     input:
-        unpack(student_inputs),
+        unpack(lambda wc: DIC_PLAN.student_inputs(wc.dsname, wc.pteacher)),
     output:
         # one run folder per method of this pair: <method>/{metrics.json, logits_*.npz, artefact}
         runs=directory(f"{DIC_RES}/runs/{{dsname}}/{{pteacher}}__{{student}}__{{init}}__s{{seed}}"),
     params:
         # only what this job reads: a teacher recipe or another cell's method re-runs no finished student
-        dic=lambda wc: dic_student_view(DIC, wc.student, wc.init, student_methods(wc)),
-        methods=student_methods,
+        dic=lambda wc: dic_student_view(DIC, wc.student, wc.init, DIC_PLAN.student_methods(*student_job(wc))),
+        methods=lambda wc: DIC_PLAN.student_methods(*student_job(wc)),
     log:
         f"{LOGS}/dic/students_{{dsname}}_{{pteacher}}_{{student}}_{{init}}_s{{seed}}.log",
     benchmark:
@@ -105,9 +97,8 @@ rule dic_train_students:
 rule dic_tables:
     input:
         # one per (dataset, teacher), however many grid blocks name the teacher
-        teachers=list(dict.fromkeys(f"{DIC_RES}/teachers/{ds}/{b['teacher']}/metrics.json"
-                                    for ds in DIC["datasets"] for b in DIC["grid"])),
-        runs=[pair_dir(*key) for key in DIC_JOBS],
+        teachers=DIC_PLAN.teacher_metrics(),
+        runs=DIC_PLAN.pair_dirs(),
     output:
         runs_csv=f"{RES}/metrics/dic_runs.csv",
         summary=f"{RES}/metrics/dic.json",

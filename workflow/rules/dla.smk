@@ -60,7 +60,7 @@ rule dla_train:
 rule dla_predict:
     input:
         model=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
-        questions=DOCVQA_PAGES_INPUT,
+        questions=DLA_PLAN.docvqa_pages,
     output:
         f"{DLA_RES}/predictions/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:
@@ -83,7 +83,7 @@ rule dla_predict:
 rule dla_predict_folder:
     input:
         model=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
-        folder=lambda wc: DLA_PREDICT_FOLDERS[wc.folder],
+        folder=lambda wc: DLA_PLAN.predict_folders[wc.folder],
     output:
         f"{DLA_RES}/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:
@@ -93,7 +93,7 @@ rule dla_predict_folder:
     benchmark:
         f"{LOGS}/benchmarks/dla_predict_folder/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     wildcard_constraints:
-        folder="|".join(map(re.escape, DLA_PREDICT_FOLDERS)) or "(?!)",
+        folder="|".join(map(re.escape, DLA_PLAN.predict_folders)) or "(?!)",
     threads: 1
     conda:
         ENV
@@ -105,7 +105,7 @@ rule dla_predict_folder:
 
 rule dla_folders:
     input:
-        [f"{DLA_RES}/folders/{name}/{m}.json" for name in DLA_PREDICT_FOLDERS for m in DLA_MODELS],
+        [f"{DLA_RES}/folders/{name}/{m}.json" for name in DLA_PLAN.predict_folders for m in DLA_MODELS],
 
 
 # Every Table 3 model on the real PubLayNet pages (`dla.real_eval.publaynet`): DocLayNet classes mapped to
@@ -113,7 +113,7 @@ rule dla_folders:
 # dla_tables puts it in dla_runs.csv (mAP_publaynet) and Table 3. Part of `dla` when the folder exists.
 rule dla_eval_publaynet:
     input:
-        unpack(dla_publaynet_inputs),
+        unpack(lambda wc: DLA_PLAN.publaynet_inputs(wc.dla_teacher, wc.dla_role, wc.dla_method)),
     output:
         metrics=f"{DLA_PUBLAYNET_RES}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
         predictions=f"{DLA_PUBLAYNET_RES}/predictions/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
@@ -159,17 +159,17 @@ rule dla_tables:
     input:
         metrics=[f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
         efficiency=rules.dla_efficiency.output[0],
-        **dla_tables_extra("metrics"),
-        **dla_tables_extra("efficiency"),
-        **dla_publaynet_outputs(),
+        **DLA_PLAN.tables_extra("metrics"),
+        **DLA_PLAN.tables_extra("efficiency"),
+        **DLA_PLAN.publaynet_outputs(),
     output:
         runs_csv=f"{RES}/metrics/dla_runs.csv",
         summary=f"{RES}/metrics/dla.json",
         # Table 3, and the further layout datasets' tables (paper: table13.{csv,md,tex}, PRImA)
         tables=directory(f"{RES}/tables/dla"),
-        **dla_tables_extra("outputs"),
+        **DLA_PLAN.tables_extra("outputs"),
     params:
-        **DLA_TABLE_PARAMS,
+        **DLA_PLAN.table_params,
     log:
         f"{LOGS}/dla/tables.log",
     benchmark:
@@ -263,7 +263,7 @@ rule dla:
     input:
         rules.dla_tables.output,
         [f"{DLA_RES}/predictions/{m}.json" for m in DLA_MODELS],
-        dla_publaynet_outputs().get("publaynet", []),
+        DLA_PLAN.publaynet_outputs().get("publaynet", []),
 
 
 ALL_TARGETS.extend(rules.dla.input)

@@ -80,16 +80,17 @@ rule docvqa_dla_predict_extra:
 
 rule docvqa_grid:
     input:
-        questions=lambda wc: dv_questions(wc.dv_dataset),
-        ocr=lambda wc: dv_ocr_input(wc.dv_dataset),
-        dla=lambda wc: [dv_dla_predictions(wc.dv_dataset, m) for m in DV_DLA_MODELS],
+        questions=lambda wc: DV_PLAN.questions(wc.dv_dataset),
+        ocr=lambda wc: DV_PLAN.ocr_input(wc.dv_dataset),
+        dla=lambda wc: [DV_PLAN.dla_predictions(wc.dv_dataset, m) for m in DV_DLA_MODELS],
     output:
         predictions=dv_cell_files("{dv_dataset}", "predictions.jsonl"),
         metrics=dv_cell_files("{dv_dataset}", "metrics.json"),
         summary=f"{DOCVQA_RES}/{{dv_dataset}}/grid.json",
     params:
         dataset=lambda wc: DV_DATASETS[wc.dv_dataset],
-        docvqa=DOCVQA,
+        # only the keys the grid reads (DOCVQA_RUN_KEYS): the question count or the tables' choices re-run no reader
+        docvqa=DV_PLAN.run_view(),
         dla_models=DV_DLA_MODELS,
         runs_dir=lambda wc: f"{DOCVQA_RES}/{wc.dv_dataset}/runs",
     log:
@@ -103,21 +104,21 @@ rule docvqa_grid:
     conda:
         ENV
     message:
-        "DocVQA grid on {{wildcards.dv_dataset}}: {n} cells (prompt x DLA model), one reader".format(n=len(DV_CELLS))
+        "DocVQA grid on {{wildcards.dv_dataset}}: {n} cells (prompt x DLA model), one reader".format(n=len(DV_PLAN.cells))
     script:
         "../scripts/docvqa_grid.py"
 
 
 rule docvqa_realfixture:
     input:
-        unpack(dv_realfixture_inputs),
+        unpack(lambda wc: DV_PLAN.realfixture_inputs()),
     output:
         metrics=f"{DOCVQA_RES}/realfixture/metrics.json",
         predictions=f"{DOCVQA_RES}/realfixture/predictions.jsonl",
         ocr=f"{DOCVQA_RES}/realfixture/ocr.json",
     params:
-        docvqa=DOCVQA,
-        realfixture=DV_REALFIXTURE,
+        docvqa=DV_PLAN.run_view(),
+        realfixture=DV_PLAN.realfixture,
         seed=SEED,
     log:
         f"{LOGS}/docvqa/realfixture.log",
@@ -134,7 +135,7 @@ rule docvqa_realfixture:
 
 rule docvqa_tables:
     input:
-        metrics=[f for ds in DV_DATASETS for f in dv_cell_files(ds, "metrics.json")],
+        metrics=DV_PLAN.all_cell_files("metrics.json"),
         summaries=[f"{DOCVQA_RES}/{ds}/grid.json" for ds in DV_DATASETS],
     output:
         runs_csv=f"{RES}/metrics/docvqa_runs.csv",
@@ -160,7 +161,7 @@ rule docvqa_tables:
 rule docvqa:
     input:
         rules.docvqa_tables.output,
-        [f for ds in DV_DATASETS for f in dv_cell_files(ds, "predictions.jsonl")],
+        DV_PLAN.all_cell_files("predictions.jsonl"),
         rules.docvqa_realfixture.output if DV_REALFIXTURE_ON else [],
 
 

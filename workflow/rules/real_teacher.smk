@@ -11,7 +11,7 @@ RT_STUDENT = f"{RT['teacher']}__{RT['student']}__pseudo"
 # the layout stage's supervised model of the student's role (synthetic ground truth) as a comparison row
 RT_BASELINE = f"none__{RT['student']}__supervised"
 RT_BASELINE_ON = RT.get("baseline", True) and RT_BASELINE in DLA_MODELS
-RT_EVAL_DIR = (DLA.get("real_eval") or {}).get("publaynet")
+RT_EVAL_DIR = DLA_PLAN.publaynet
 if not DLA_PUBLAYNET_ON:
     raise WorkflowError(f"real_teacher: params.yaml dla.real_eval.publaynet is {RT_EVAL_DIR!r}; it must name a folder "
                         "(relative to the repository) holding the PubLayNet page images and samples.json, e.g. "
@@ -21,7 +21,7 @@ if RT.get("baseline", True) and not RT_BASELINE_ON:
                         f"dla.teachers lack {RT['student']}); add it there or set real_teacher.baseline: false")
 
 # the layout-stage configuration the student's training depends on (its role's recipe, the shared settings)
-RT_JOB_CONFIG = job_config(DLA, RT["student"], "supervised")
+RT_JOB_CONFIG = DLA_PLAN.job_config(RT["student"], "supervised")
 
 
 wildcard_constraints:

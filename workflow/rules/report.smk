@@ -81,7 +81,7 @@ rule report_claims:
         dic_run_dirs=rules.dic_tables.input.runs,
         dla_models=[f"{DLA_RES}/models/{m}/metrics.json" for m in DLA_MODELS],
         dla_val=rules.dla_split.output.val,
-        docvqa_predictions=[f for ds in DV_DATASETS for f in dv_cell_files(ds, "predictions.jsonl")],
+        docvqa_predictions=DV_PLAN.all_cell_files("predictions.jsonl"),
     output:
         csv=f"{REPORT}/claims.csv",
         md=f"{REPORT}/claims.md",

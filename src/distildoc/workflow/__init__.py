@@ -1,0 +1,1 @@
+"""Pure, tested helpers of the Snakemake workflow (the DAG plan: `distildoc.workflow.plan`)."""

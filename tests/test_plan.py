@@ -1,0 +1,174 @@
+"""The DAG plan (`distildoc.workflow.plan`): job grids, paths and cells of a preset, computed without Snakemake.
+
+The numbers asserted here are counted by hand from the presets' grids in params.yaml (and re-derived in the test
+where a preset's grid is edited), so the plan is checked against the configuration, not against itself."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from distildoc.config import ConfigError, dic_student_view, dic_teacher_view, load_config
+from distildoc.config_checks import check_config
+from distildoc.workflow.plan import DECODE_GROUPS, DOCVQA_RUN_KEYS, build_plan
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = ("smoke", "default", "paper", "paper_mini", "real_teacher")
+
+
+def _cfg(name: str) -> dict:
+    return check_config(load_config(REPO / "params.yaml", preset=name))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_shipped_preset_has_a_plan(name: str) -> None:
+    plan = build_plan(_cfg(name), REPO)
+    assert plan.res == f"results/{name}" and plan.dic.res == f"results/{name}/dic"
+    # every student job's methods are non-empty, and a distilled pair has its supervised `none` job beside it
+    for (ds, teacher, student, init, seed), methods in plan.dic.jobs.items():
+        assert methods
+        assert (ds, "none", student, init, seed) in plan.dic.jobs
+    assert len(plan.dla.models) == len(set(plan.dla.models))
+    assert set(plan.docvqa.dla_models) <= set(plan.dla.models)
+
+
+def test_default_classification_grid_counted_by_hand() -> None:
+    """params.yaml `default`: rvl seeds [0, 1, 2], tobacco [0]; the grid's pairs are R101 -> R50 (imagenet and, in
+    its own block, random), ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random); so per (dataset, seed):
+    5 distilled pair jobs + 3 supervised ones (R50 imagenet, R50 random, ViT-T random) = 8 jobs, times 4 seeds."""
+    plan = build_plan(_cfg("default"), REPO)
+    assert len(plan.dic.jobs) == 8 * 4
+    assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
+        "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls", "nkd_ls", "dist",
+        "dkd"]
+    assert plan.dic.student_methods("rvl", "R101", "R50", "random", 2) == ["ce_kd", "mse"]
+    assert plan.dic.student_methods("tobacco", "none", "ViT-T", "random", 0) == ["ce"]
+    # one teacher job per (dataset, teacher) although R101 heads two grid blocks and ViT-B two
+    assert plan.dic.teachers() == [(ds, t) for ds in ("rvl", "tobacco") for t in ("R101", "ViT-B", "DiT-B")]
+    assert plan.dic.pair_dir("rvl", "R101", "R50", "imagenet", 0) == "results/default/dic/runs/rvl/R101__R50__imagenet__s0"
+
+
+def test_classification_inputs() -> None:
+    dic = build_plan(_cfg("default"), REPO).dic
+    t = "results/default/dic/tensors"
+    assert dic.teacher_inputs("rvl", "ViT-B") == {"train": f"{t}/rvl_train_96.pt", "val": f"{t}/rvl_val_96.pt",
+                                                   "eval_test": f"{t}/rvl_test_96.pt",
+                                                   "eval_rvl_n": f"{t}/rvl_n_test_96.pt"}
+    # the Tobacco teacher fine-tunes the RVL-CDIP one (dic.tobacco_teacher_from_rvl: true)
+    assert dic.teacher_inputs("tobacco", "R101")["init_from"] == "results/default/dic/teachers/rvl/R101/metrics.json"
+    supervised = dic.student_inputs("rvl", "none")
+    distilled = dic.student_inputs("rvl", "DiT-B")
+    assert supervised["train"] == f"{t}/rvl_subtrain_96.pt" and "teacher" not in supervised
+    assert set(distilled) - set(supervised) == {"teacher", "cache_train", "cache_val"}
+    assert distilled["cache_val"] == "results/default/dic/cache/rvl/DiT-B_val.safetensors"
+    # every decoded split belongs to exactly one decoding group, and each group decodes what it names
+    names = [n for group in DECODE_GROUPS.values() for n in group]
+    assert sorted(names) == sorted(dic.splits) and len(names) == len(set(names))
+    assert dic.decode_outputs("rvl_n") == [f"{t}/rvl_n_test_96.pt"]
+    assert dic.decode_inputs("rvl_n") == {"labels": ["data/default/synthetic/rvl_n/labels/test.txt"],
+                                          "images": ["data/default/synthetic/rvl_n/images/test"]}
+
+
+def test_real_data_paths() -> None:
+    plan = build_plan(_cfg("paper"), REPO)
+    assert plan.dic.splits["rvl_train"] == ("data/raw/rvl_cdip/labels/train.txt", "data/raw/rvl_cdip/images",
+                                            "data/raw/rvl_cdip/.complete")
+    assert plan.dla.data_root == "data/raw/doclaynet" and plan.dla.extra == ("prima",)
+    assert plan.dla.table_params["extra"]["prima"]["table"] == "table13"
+    assert plan.dla.tables_extra("outputs") == {"runs_csv_prima": "results/paper/metrics/dla_prima_runs.csv",
+                                                "summary_prima": "results/paper/metrics/dla_prima.json"}
+    assert plan.docvqa.primary == "docvqa" and plan.docvqa.extra == ["infographicvqa"]  # SP-DocVQA, then InfoVQA
+    assert plan.docvqa.questions("docvqa") == "results/paper/docvqa/questions.json"
+    assert plan.docvqa.questions("infographicvqa") == "results/paper/docvqa/infographicvqa/questions.json"
+    assert plan.docvqa.dla_predictions("infographicvqa", "m") == "results/paper/docvqa/infographicvqa/dla/m.json"
+
+
+def test_layout_models_and_inputs() -> None:
+    """`default` trains the CNN pair (teacher, student, three distilled students); `smoke` both pairs."""
+    dla = build_plan(_cfg("default"), REPO).dla
+    assert dla.models == ("none__R101-FPN__supervised", "none__R50-FPN__supervised", "R101-FPN__R50-FPN__simkd_fpn",
+                          "R101-FPN__R50-FPN__reviewkd", "R101-FPN__R50-FPN__pkd")
+    inp = dla.train_inputs("R101-FPN", "R50-FPN")
+    assert inp["teacher"] == "results/default/dla/models/none__R101-FPN__supervised/model.pt"
+    assert "vit_init" not in inp and "teacher" not in dla.train_inputs("none", "R101-FPN")
+    # `dla.vit_init`: a ViT-FPN backbone starts from a dic classifier (the DAG edge dic -> dla): the teacher's weights
+    # file, or the folder of the student's pair job (a directory output)
+    assert dla.train_inputs("none", "ViT-B-FPN")["vit_init"] == "results/default/dic/teachers/rvl/ViT-B/model.safetensors"
+    assert dla.train_inputs("ViT-B-FPN", "ViT-T-FPN")["vit_init"] == "results/default/dic/runs/rvl/none__ViT-T__random__s0"
+    assert len(build_plan(_cfg("smoke"), REPO).dla.models) == 4 + 2 * 3  # both pairs, three methods each
+
+
+def test_publaynet_switch(tmp_path: Path) -> None:
+    cfg = _cfg("smoke")
+    assert build_plan(cfg, REPO).dla.publaynet_on  # ../shared/realdata/publaynet has samples.json
+    off = build_plan(cfg, tmp_path)  # the same relative folder does not exist under tmp_path
+    assert not off.dla.publaynet_on and off.dla.publaynet_outputs() == {}
+    assert "samples.json" in off.dla.warnings[0]
+    with pytest.raises(ConfigError, match=r"dla\.real_eval\.publaynet"):
+        off.dla.publaynet_inputs("none", "R50-FPN", "supervised")
+
+
+def test_docvqa_cells_and_files() -> None:
+    plan = build_plan(_cfg("default"), REPO)
+    dv = plan.docvqa
+    # 4 prompts without tags, then (task, task_space) x the 5 layout models
+    assert len(dv.cells) == 4 + 2 * 5 and dv.cells[:4] == tuple((p, "none") for p in ("plain", "space", "task",
+                                                                                        "task_space"))
+    assert dv.cells[4] == ("task", "none__R101-FPN__supervised")
+    assert dv.cell_files("synthetic", "metrics.json")[4] == \
+        "results/default/docvqa/synthetic/runs/none__R101-FPN__supervised/task/metrics.json"
+    assert dv.ocr_input("synthetic") == "data/default/synthetic/rvl/ocr/val.jsonl"
+    assert dv.dla_predictions("synthetic", "none__R50-FPN__supervised") == \
+        "results/default/dla/predictions/none__R50-FPN__supervised.json"
+    assert dv.realfixture_inputs()["model"] == "results/default/dla/models/none__R101-FPN__supervised/model.pt"
+
+
+def test_semantic_errors_name_their_key(tmp_path: Path) -> None:
+    cfg = copy.deepcopy(_cfg("default"))
+    cfg["docvqa"]["table4_dla_model"] = "none__ViT-B-FPN__supervised"  # not trained by `default`
+    with pytest.raises(ConfigError, match=r"docvqa\.table4_dla_model: 'none__ViT-B-FPN__supervised' is not among"):
+        build_plan(cfg, REPO)
+    cfg = copy.deepcopy(_cfg("default"))
+    cfg["dla"]["datasets"] = ["doclaynet", "prima"]
+    with pytest.raises(ConfigError, match=r"dla\.datasets: .*only for real data"):
+        build_plan(cfg, REPO)
+    cfg = copy.deepcopy(_cfg("smoke"))
+    cfg["dla"]["vit_init"] = {"ViT-T-FPN": "runs/rvl/none__ViT-T__imagenet__s0/ce"}  # smoke trains ViT-T random only
+    with pytest.raises(ConfigError, match=r"dla\.vit_init\.ViT-T-FPN: .* is not produced by the dic stage"):
+        build_plan(cfg, REPO)
+    cfg = copy.deepcopy(_cfg("smoke"))
+    cfg["docvqa"]["realfixture"]["path"] = "no/such/folder"
+    plan = build_plan(cfg, REPO)
+    assert not plan.docvqa.realfixture_on
+    with pytest.raises(ConfigError, match=r"docvqa\.realfixture\.path"):
+        plan.docvqa.realfixture_inputs()
+    cfg = copy.deepcopy(_cfg("smoke"))
+    cfg["docvqa"]["datasets"][0]["ocr"] = {"source": "due"}
+    with pytest.raises(ConfigError, match=r"docvqa\.datasets\[synthetic\]\.ocr\.path"):
+        build_plan(cfg, REPO).docvqa.ocr_input("synthetic")
+
+
+def test_docvqa_settings_reach_no_training_job() -> None:
+    """Snakemake re-runs a job when its params change: the training jobs' params (teacher / student views, layout
+    job configs) must not move when a DocVQA key does, and the reader's view only when a key it reads does."""
+    base = _cfg("default")
+    changed = copy.deepcopy(base)
+    changed["docvqa"]["max_questions"] += 1
+    changed["docvqa"]["reader"]["options"]["dtype"] = "float32"
+    changed["docvqa"]["table4_dla_model"] = "none__R50-FPN__supervised"
+    a, b = build_plan(base, REPO), build_plan(changed, REPO)
+    for ds, teacher in a.dic.teachers():
+        assert dic_teacher_view(base["dic"], ds, teacher) == dic_teacher_view(changed["dic"], ds, teacher)
+    for (ds, teacher, student, init, seed), methods in a.dic.jobs.items():
+        assert dic_student_view(base["dic"], student, init, methods) == \
+            dic_student_view(changed["dic"], student, init, methods)
+    for model in a.dla.models:
+        teacher, role, method = model.split("__")
+        assert a.dla.job_config(role, method) == b.dla.job_config(role, method)
+    assert set(a.docvqa.run_view()) == set(DOCVQA_RUN_KEYS) and "max_questions" not in a.docvqa.run_view()
+    assert a.docvqa.run_view()["reader"] != b.docvqa.run_view()["reader"]
+    only_count = copy.deepcopy(base)
+    only_count["docvqa"]["max_questions"] = 3
+    assert build_plan(only_count, REPO).docvqa.run_view() == a.docvqa.run_view()
