@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
+from distildoc.config import load_preset
 from distildoc.data import sources
 from distildoc.data.sources import SOURCES, DatasetSource, RemoteFile, download, get_source
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_registry_covers_the_paper_preset() -> None:
-    paper = yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["paper"]
+    paper = load_preset(REPO / "params.yaml", "paper")
     assert set(paper["data"]["real"]["datasets"]) == set(SOURCES) == {
         "rvl_cdip", "rvl_cdip_n", "tobacco3482", "doclaynet", "prima", "docvqa", "infographicvqa"}
     for src in SOURCES.values():

@@ -7,8 +7,7 @@ import copy
 import json
 from pathlib import Path
 
-import yaml
-
+from distildoc.config import load_preset
 from distildoc.data.coco import load_coco
 from distildoc.train.dla import subset_coco, train_dla
 from distildoc.utils.io import write_json
@@ -31,7 +30,7 @@ def test_detection_job_twice_gives_identical_metrics(synthetic_root: Path, tmp_p
     coco = load_coco(synthetic_root / "rvl" / "layout" / "train.json")
     write_json(tmp_path / "train.json", subset_coco(coco, 2))
     write_json(tmp_path / "val.json", subset_coco(coco, 1))
-    cfg = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]["dla"])
+    cfg = copy.deepcopy(load_preset(REPO / "params.yaml", "smoke")["dla"])
     cfg["recipes"]["resnet"].update(iterations=2, warmup_iters=1)
     runs = [train_dla(tmp_path / r, "R50-FPN", cfg, tmp_path / "train.json", tmp_path / "val.json",
                       synthetic_root / "rvl") for r in ("a", "b")]

@@ -114,8 +114,7 @@ def test_config_resolves_to_the_dic_run_and_its_input() -> None:
 
 def test_train_dla_records_the_init(synthetic_root: Path, tmp_path: Path) -> None:
     """A ViT-FPN job with `vit_init` starts from the classifier and says so in metrics.json."""
-    import yaml
-
+    from distildoc.config import load_preset
     from distildoc.data.coco import load_coco
     from distildoc.train.dla import subset_coco, train_dla
     from distildoc.utils.io import write_json
@@ -124,8 +123,7 @@ def test_train_dla_records_the_init(synthetic_root: Path, tmp_path: Path) -> Non
     coco = load_coco(synthetic_root / "rvl" / "layout" / "train.json")
     write_json(tmp_path / "train.json", subset_coco(coco, 2))
     write_json(tmp_path / "val.json", subset_coco(coco, 1))
-    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    cfg = copy.deepcopy(params["presets"]["smoke"]["dla"])
+    cfg = load_preset(Path(__file__).resolve().parents[1] / "params.yaml", "smoke")["dla"]
     cfg["recipes"]["vit"].update(iterations=1, checkpoint_every=0, warmup_iters=0, lr=0.0)
     cfg["vit_init"] = {"ViT-T-FPN": str(tmp_path / "cls")}  # as job_config resolves it
     metrics = train_dla(tmp_path / "out", "ViT-T-FPN", cfg, tmp_path / "train.json", tmp_path / "val.json",

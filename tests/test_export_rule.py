@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from distildoc.config import dic_jobs
+from distildoc.config import dic_jobs, load_preset
 from distildoc.export.deploy import (EXPORT_DEFAULTS, classifier_batches, deploy_caption, deploy_table,
                                      dic_export_runs, dla_export_models, export_files, export_settings,
                                      interleaved_throughput, model_record, target_summary, timing_groups,
@@ -218,7 +217,7 @@ def test_export_settings_defaults_and_unknown_keys() -> None:
 
 
 def _smoke():
-    return yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]
+    return load_preset(REPO / "params.yaml", "smoke")
 
 
 def test_smoke_exports_every_teacher_and_the_first_seed_students() -> None:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from report_browser import browser_missing, inspect_report, registered_results
 
-from distildoc.config import dic_inits
+from distildoc.config import dic_inits, load_preset
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -61,7 +61,7 @@ def smoke_project(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_smoke_dag_produces_the_data_stage(smoke_project: Path) -> None:
     summary = json.loads((smoke_project / "results/smoke/data/summary.json").read_text())
-    params = yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]["data"]
+    params = load_preset(REPO / "params.yaml", "smoke")["data"]
     sizes = params["synthetic"]
     n_classes = {"rvl": 16, "rvl_n": 12, "tobacco": 10}
     expected = sum(n * n_classes[ds] for ds, splits in sizes.items() if ds in n_classes for n in splits.values())
@@ -74,7 +74,7 @@ def test_smoke_dag_produces_the_data_stage(smoke_project: Path) -> None:
 @pytest.mark.slow
 def test_smoke_dag_produces_every_classification_cell_and_table(smoke_project: Path) -> None:
     res = smoke_project / "results/smoke"
-    cfg = yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]["dic"]
+    cfg = load_preset(REPO / "params.yaml", "smoke")["dic"]
     for ds in cfg["datasets"]:
         for block in cfg["grid"]:
             teacher = json.loads((res / f"dic/teachers/{ds}/{block['teacher']}/metrics.json").read_text())

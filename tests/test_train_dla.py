@@ -7,8 +7,8 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
+from distildoc.config import load_preset
 from distildoc.data.coco import load_coco
 from distildoc.train.dla import subset_coco, train_dla
 from distildoc.utils.io import write_json
@@ -22,7 +22,7 @@ def toy(synthetic_root: Path, tmp_path_factory) -> tuple[dict, Path, Path]:
     coco = load_coco(synthetic_root / "rvl" / "layout" / "train.json")
     write_json(d / "train.json", subset_coco(coco, 2))
     write_json(d / "val.json", subset_coco(coco, 1))
-    cfg = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text())["presets"]["smoke"]["dla"])
+    cfg = copy.deepcopy(load_preset(REPO / "params.yaml", "smoke")["dla"])
     cfg["recipes"]["resnet"].update(iterations=2, checkpoint_every=1, warmup_iters=1)
     return cfg, d / "train.json", d / "val.json"
 

@@ -235,8 +235,7 @@ def test_detector_logs_losses_and_kd_terms_and_resumes(tmp_path: Path) -> None:
 def test_train_dla_writes_curves_with_the_final_map(synthetic_root: Path, tmp_path: Path) -> None:
     import copy
 
-    import yaml
-
+    from distildoc.config import load_preset
     from distildoc.data.coco import load_coco
     from distildoc.train.dla import subset_coco, train_dla
     from distildoc.utils.io import write_json
@@ -245,7 +244,7 @@ def test_train_dla_writes_curves_with_the_final_map(synthetic_root: Path, tmp_pa
     coco = load_coco(synthetic_root / "rvl" / "layout" / "train.json")
     write_json(tmp_path / "train.json", subset_coco(coco, 2))
     write_json(tmp_path / "val.json", subset_coco(coco, 1))
-    cfg = copy.deepcopy(yaml.safe_load((repo / "params.yaml").read_text())["presets"]["smoke"]["dla"])
+    cfg = copy.deepcopy(load_preset(repo / "params.yaml", "smoke")["dla"])
     cfg["recipes"]["resnet"].update(iterations=2, checkpoint_every=1, warmup_iters=1, log_every=1)
     out = tmp_path / "model"
     metrics = train_dla(out, "R50-FPN", cfg, tmp_path / "train.json", tmp_path / "val.json", synthetic_root / "rvl")

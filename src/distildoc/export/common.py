@@ -87,13 +87,12 @@ def results_root_of(run_dir: Path) -> tuple[Path | None, str | None]:
 
 
 def preset_data_source(preset: str | None, params: str | os.PathLike = "params.yaml") -> str | None:
-    """``presets.<preset>.data.source`` of params.yaml (``synthetic`` / ``real`` ...), when readable."""
+    """``data.source`` of the preset `preset` of params.yaml, resolved (``synthetic`` / ``real`` ...), when readable."""
     if preset is None or not Path(params).is_file():
         return None
     try:
-        import yaml
+        from ..config import load_preset
 
-        cfg = yaml.safe_load(Path(params).read_text(encoding="utf-8"))
-        return str(cfg["presets"][preset]["data"]["source"])
+        return str(load_preset(params, preset)["data"]["source"])
     except Exception:
         return None
