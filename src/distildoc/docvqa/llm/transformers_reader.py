@@ -125,6 +125,10 @@ class TransformersReader:
             them: the words of its document text, of the whole string for a plain str prompt).
         max_span_words: longest extractive answer, in words.
         use_chat_template: wrap prompts in the tokenizer's chat template (default: raw text, as the paper).
+        chat_template: a Jinja chat template for a tokenizer that has none (a GGUF file without
+            ``tokenizer.chat_template``); the tokenizer's own template wins when it has one.
+        extra_eos_tokens: token strings that also end an answer (e.g. Gemma's ``<end_of_turn>``), next
+            to the model's end-of-sequence tokens; a string the vocabulary lacks is an error.
         system_prompt: optional system message for the chat template.
         num_threads: torch CPU threads used during :meth:`generate` (set for the call, restored after);
             None keeps torch's setting. On a CPU shared with other jobs, 1 thread can be several times
@@ -151,6 +155,8 @@ class TransformersReader:
         max_context: int | None = None,
         postprocess: str = "none",
         use_chat_template: bool = False,
+        chat_template: str | None = None,
+        extra_eos_tokens: Sequence[str] = (),
         system_prompt: str | None = None,
         stop_at_newline: bool | None = None,
         decoding: str = "free",
@@ -205,6 +211,8 @@ class TransformersReader:
         tok.padding_side = "left"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
+        if chat_template is not None and not getattr(tok, "chat_template", None):
+            tok.chat_template = chat_template
         if self.use_chat_template and not getattr(tok, "chat_template", None):
             raise ValueError(f"use_chat_template=True but the tokenizer of {self.model_id} has no chat template")
         self.model.eval()
@@ -222,6 +230,11 @@ class TransformersReader:
         if eos is None:
             eos = tok.eos_token_id
         self.eos_token_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        for t in extra_eos_tokens:
+            tid = tok.convert_tokens_to_ids(t)
+            if tid is None or tid == tok.unk_token_id:
+                raise ValueError(f"extra_eos_tokens: {t!r} is not a token of the {self.model_id} tokenizer")
+            self.eos_token_ids.add(int(tid))
         self.newline_token_ids = newline_token_ids(tok)
         self._tries = SpanTrieCache(tok)
         self.generation_kwargs = dict(
