@@ -11,7 +11,8 @@ from report_helpers import dic_runs, dla_runs, docvqa_runs
 from distildoc.report.claims import check_claims
 from distildoc.report.dic_stats import kd_vs_supervised, knowledge_gap
 from distildoc.report.paper import claim_tables_ours, claim_tables_published
-from distildoc.report.results_page import BEGIN, END, replace_block, results_page, shift_headings, write_results_page
+from distildoc.report.results_page import (BEGIN, END, drop_sections, replace_block, results_page, shift_headings,
+                                           write_results_page)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +60,15 @@ def test_write_results_page_reads_the_csvs(tmp_path: Path) -> None:
     assert "| 2 |" in text and "| nan" not in text.lower()  # missing values as –, never "nan"
 
 
+def test_drop_sections() -> None:
+    text = "# T\n\n## A\n\na\n\n### A1\n\na1\n\n```\n## not a heading\n```\n\n## B\n\nb\n\n#### B1\n\nb1\n"
+    out = drop_sections(text, ["A"], " (see full)")
+    assert out == "# T\n\n*A* (see full)\n\n## B\n\nb\n\n#### B1\n\nb1\n"  # A's subsection and fenced code go too
+    assert drop_sections(text, ["B1"]) == text.replace("#### B1\n\nb1\n", "*B1*\n\n")
+    with pytest.raises(ValueError, match=r"no heading starts with \['C'\]"):
+        drop_sections(text, ["A", "C"])
+
+
 def test_replace_block_and_heading_shift() -> None:
     doc = f"# Title\n\nintro\n\n## Results\n\n{BEGIN}\nold stuff\n{END}\n\n## After\n"
     page = "# Results: `default` preset\n\ntext\n\n## Teachers\n\n```\n# not a heading\n```\n"
@@ -83,16 +93,25 @@ def _readme_script():
 
 def test_readme_results_script(tmp_path: Path, capsys) -> None:
     mod = _readme_script()
-    readme, page = tmp_path / "README.md", tmp_path / "results.md"
+    readme, page, full = tmp_path / "README.md", tmp_path / "results.md", tmp_path / "full.md"
     page.write_text("# Results: `default` preset\n\nnumbers\n")
     readme.write_text(f"# X\n\n{BEGIN}\n{END}\n")
-    assert mod.main(["--readme", str(readme), "--page", str(page), "--preset", "none"]) == 0
+    assert mod.main(["--readme", str(readme), "--page", str(page), "--preset", "none", "--full", str(full)]) == 0
     assert readme.read_text() == f"# X\n\n{BEGIN}\n## Results: `default` preset\n\nnumbers\n{END}\n"
+    assert full.read_text().endswith("# Results: `default` preset\n\nnumbers\n")
     profile = tmp_path / "profile.md"
     profile.write_text("70 jobs\n\n### Per stage\n")
-    assert mod.main(["--readme", str(readme), "--page", str(page), "--profile", str(profile)]) == 0
+    assert mod.main(["--readme", str(readme), "--page", str(page), "--profile", str(profile), "--full", str(full)]) == 0
     assert readme.read_text() == (f"# X\n\n{BEGIN}\n## Results: `default` preset\n\nnumbers\n\n"
                                   f"### What this run cost\n\n70 jobs\n\n#### Per stage\n{END}\n")
+    # the long per-method tables stay on the full page; the README block names them and links it
+    page.write_text("# Results\n\n## Teachers\n\nT\n\n## KD vs the supervised student\n\n| kd |\n\n### sub\n\nS\n\n"
+                    "## Layout\n\nL\n")
+    assert mod.main(["--readme", str(readme), "--page", str(page), "--full", str(full)]) == 0
+    block = readme.read_text().split(BEGIN)[1].split(END)[0]
+    assert "| kd |" not in block and "S\n" not in block and "T\n" in block and "L\n" in block
+    assert f"*KD vs the supervised student*: every row in [{full.as_posix()}]({full.as_posix()})" in block
+    assert "| kd |" in full.read_text() and "### sub" in full.read_text()
     with pytest.raises(SystemExit, match="missing.md: no such profile"):
         mod.main(["--readme", str(readme), "--page", str(page), "--profile", str(tmp_path / "missing.md")])
     readme.write_text("# X, no markers\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -156,6 +157,35 @@ def shift_headings(text: str, by: int) -> str:
         if not fenced and by:
             line = _HEADING.sub(lambda m: "#" * min(6, len(m.group(1)) + by) + m.group(2), line, count=1)
         out.append(line)
+    return "".join(out)
+
+
+def drop_sections(text: str, titles: Sequence[str], note: str = "") -> str:
+    """`text` without the sections whose heading text starts with one of `titles` (the heading and everything up
+    to the next heading of the same or a higher level; outside fenced code). Each dropped section leaves the line
+    ``*<heading text>*<note>`` in its place; a title that matches no heading raises ValueError naming it."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    found: set[str] = set()
+    fenced, dropping_level = False, 0
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"^(#{1,6})\s+(.*?)\s*$", line)
+        if m and dropping_level and len(m.group(1)) <= dropping_level:
+            dropping_level = 0
+        if m and not dropping_level:
+            hit = next((t for t in titles if m.group(2).startswith(t)), None)
+            if hit is not None:
+                found.add(hit)
+                dropping_level = len(m.group(1))
+                out.append(f"*{m.group(2)}*{note}\n\n")
+                continue
+        if not dropping_level:
+            out.append(line)
+    missing = [t for t in titles if t not in found]
+    if missing:
+        raise ValueError(f"drop_sections: no heading starts with {missing}")
     return "".join(out)
 
 
