@@ -60,7 +60,7 @@ rule dla_train:
 rule dla_predict:
     input:
         model=f"{DLA_RES}/models/{{dla_teacher}}__{{dla_role}}__{{dla_method}}/model.pt",
-        questions=DLA_PLAN.docvqa_pages,
+        questions=PLAN.docvqa.questions(PLAN.docvqa.primary),  # the DocVQA pages the predictions are for
     output:
         f"{DLA_RES}/predictions/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:

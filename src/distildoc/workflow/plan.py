@@ -18,7 +18,7 @@ Layout of the results (``results/<preset>/``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +114,19 @@ class DicPlan:
     def decode_roots(self, group: str) -> list[str]:
         return [self.splits[n][1] for n in DECODE_GROUPS[group]]
 
+    def _split_inputs(self, dataset: str, who: str) -> dict[str, str]:
+        """The decoded train / val splits of `who` (``teacher`` or ``student``) and the evaluation splits."""
+        d = DIC_DATA[dataset]
+        return {"train": self.tensor_path(d[who][0]), "val": self.tensor_path(d[who][1]),
+                **{f"eval_{k}": self.tensor_path(v) for k, v in d["eval"].items()}}
+
     def teacher_dir(self, dataset: str, teacher: str) -> str:
         return f"{self.res}/teachers/{dataset}/{teacher}"
 
     def teacher_inputs(self, dataset: str, teacher: str) -> dict[str, str]:
         """The decoded splits a teacher trains and is evaluated on; a Tobacco-3482 teacher that fine-tunes the
         RVL-CDIP one (`dic.tobacco_teacher_from_rvl`) also waits for it."""
-        d = DIC_DATA[dataset]
-        inp = {"train": self.tensor_path(d["teacher"][0]), "val": self.tensor_path(d["teacher"][1]),
-               **{f"eval_{k}": self.tensor_path(v) for k, v in d["eval"].items()}}
+        inp = self._split_inputs(dataset, "teacher")
         if dataset == "tobacco" and self.cfg["tobacco_teacher_from_rvl"]:
             inp["init_from"] = f"{self.teacher_dir('rvl', teacher)}/metrics.json"
         return inp
@@ -133,9 +137,7 @@ class DicPlan:
 
     def student_inputs(self, dataset: str, teacher: str) -> dict[str, str]:
         """A student job's splits and, when distilled, its teacher and the teacher's cached outputs."""
-        d = DIC_DATA[dataset]
-        inp = {"train": self.tensor_path(d["student"][0]), "val": self.tensor_path(d["student"][1]),
-               **{f"eval_{k}": self.tensor_path(v) for k, v in d["eval"].items()}}
+        inp = self._split_inputs(dataset, "student")
         if teacher != NO_TEACHER:
             inp["teacher"] = f"{self.teacher_dir(dataset, teacher)}/metrics.json"
             inp["cache_train"] = f"{self.res}/cache/{dataset}/{teacher}_train.safetensors"
@@ -182,7 +184,6 @@ class DlaPlan:
     vit_init: dict[str, str]
     publaynet: str | None
     publaynet_on: bool
-    docvqa_pages: str  # the DocVQA questions (so the pages) the layout predictions are made for
     warnings: tuple[str, ...] = ()
 
     @classmethod
@@ -212,7 +213,7 @@ class DlaPlan:
         # the COCO files and page images the detectors train / evaluate on
         data_root = f"{data}/synthetic/rvl" if synthetic else "data/raw/doclaynet"
         return cls(dla, f"{res}/dla", dic.res, synthetic, data_root, datasets, tuple(dla_model_names(dla)), vit_init,
-                   publaynet, publaynet_on, f"{res}/docvqa/questions.json", warnings)
+                   publaynet, publaynet_on, warnings)
 
     @property
     def extra(self) -> tuple[str, ...]:
@@ -320,7 +321,7 @@ class DocvqaPlan:
     cells: tuple[tuple[str, str], ...]  # (prompt, dla model or "none"), in distildoc.docvqa.run.grid_cells order
     dla_res: str
     syn: str
-    realfixture_on: bool = field(default=False)
+    realfixture_on: bool = False
 
     @classmethod
     def build(cls, cfg: dict[str, Any], res: str, data: str, synthetic: bool, dla: DlaPlan,
