@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         body = f"{body.rstrip()}\n\n## What this run cost\n\n{profile.read_text(encoding='utf-8')}"
     elif args.profile:
         raise SystemExit(f"{profile}: no such profile; `make pipeline` writes it (benchmarks/pipeline_profile.py)")
-    link = Path("docs/results.md") if args.full == Path("docs/results.md") else args.full
+    link = args.full.as_posix()
     titles = [t for t in FULL_PAGE_ONLY if f"# {t}" in body]  # the profile's tables only when it is there
     try:
-        brief = drop_sections(body, titles, f": every row in [{link.as_posix()}]({link.as_posix()})")
+        brief = drop_sections(body, titles, f": every row in [{link}]({link})")
         text = replace_block(args.readme.read_text(encoding="utf-8"), brief, str(args.readme), args.shift)
     except ValueError as err:
         raise SystemExit(str(err)) from None
