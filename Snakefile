@@ -22,7 +22,7 @@ include: "workflow/rules/report.smk"
 # target `export` (not part of `all`): ONNX exports of the trained models and the deployment table
 include: "workflow/rules/export.smk"
 # opt-in (AGPL-3.0 teacher, `make real-teacher`): only presets with a `real_teacher` section
-if "real_teacher" in CFG:
+if SETTINGS.real_teacher is not None:
 
     include: "workflow/rules/real_teacher.smk"
 

@@ -133,13 +133,13 @@ def test_inits_per_student_and_imagenet_weights() -> None:
 
 
 def test_grid_block_inits_win_over_dic_inits() -> None:
-    from distildoc.config import dic_jobs
+    from distildoc.settings import DicConfig
 
     dic = {"datasets": ["rvl"], "seeds": [0, 1], "inits": {"R50": ["imagenet"]},
            "grid": [{"teacher": "R101", "students": ["R50"], "methods": ["ce_kd", "mse", "nkd"]},
                     {"teacher": "R101", "students": ["R50"], "inits": ["random"], "methods": ["mse"]},
                     {"teacher": "ViT-B", "students": ["R50"], "methods": ["mse"]}]}
-    jobs = dic_jobs(dic)
+    jobs = DicConfig.from_dict(dic).jobs()
     # 3 teacher cells + 2 supervised cells, each at 2 seeds; the random cell runs only its block's method
     assert sorted(jobs) == sorted([(d, t, "R50", i, s) for s in (0, 1) for d, t, i in (
         ("rvl", "R101", "imagenet"), ("rvl", "R101", "random"), ("rvl", "ViT-B", "imagenet"),
@@ -161,12 +161,14 @@ def test_embedded_imagenet_roles_match_the_registry() -> None:
 
 
 def test_seeds_and_inits_as_lists_or_per_key() -> None:
-    from distildoc.config import dic_inits, dic_seeds
+    from distildoc.settings import DicConfig, GridBlock
 
-    assert dic_seeds({"seeds": [0, 1]}, "tobacco") == [0, 1]
-    assert dic_seeds({"seeds": {"rvl": [0, 1, 2], "tobacco": [0]}}, "tobacco") == [0]
-    assert dic_inits({"inits": ["random"]}, "R50") == ["random"]
-    assert dic_inits({"inits": {"R50": ["imagenet", "random"], "ViT-S": ["random"]}}, "R50") == ["imagenet", "random"]
+    assert DicConfig.from_dict({"seeds": [0, 1]}).seeds("tobacco") == [0, 1]
+    assert DicConfig.from_dict({"seeds": {"rvl": [0, 1, 2], "tobacco": [0]}}).seeds("tobacco") == [0]
+    assert DicConfig.from_dict({"inits": ["random"]}).inits("R50") == ["random"]
+    per_role = DicConfig.from_dict({"inits": {"R50": ["imagenet", "random"], "ViT-S": ["random"]}})
+    assert per_role.inits("R50") == ["imagenet", "random"]
+    assert per_role.inits("R50", GridBlock("R101", ("R50",), ("mse",), ("random",))) == ["random"]
     config = {**copy.deepcopy(PARAMS), "preset": "smoke"}
     smoke = config["presets"]["smoke"]
     smoke["unset"] = ["dic.seeds"]  # a per-dataset mapping merges over the defaults' one: drop it first
@@ -178,11 +180,12 @@ def test_seeds_and_inits_as_lists_or_per_key() -> None:
 def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
     """The teacher rule's params: a student recipe or grid edit leaves every teacher's view (so its job) alone; a
     teacher override changes that teacher's view only; the teacher trains exactly as from the whole section."""
-    from distildoc.config import dic_teacher_view
+    from distildoc.settings import DicConfig
     from distildoc.train.dic import recipe_for, role_spec, train_config
 
     dic = _preset("default")["dic"]
-    views = {(ds, t): dic_teacher_view(dic, ds, t) for ds in ("rvl", "tobacco") for t in ("ViT-B", "DiT-B", "R101")}
+    typed = DicConfig.from_dict(dic)
+    views = {(ds, t): typed.teacher_view(ds, t) for ds in ("rvl", "tobacco") for t in ("ViT-B", "DiT-B", "R101")}
     assert views[("rvl", "R101")]["teacher_overrides"] == {"R101": dic["teacher_overrides"]["R101"]}
     assert "teacher_overrides" not in views[("rvl", "ViT-B")]
     assert views[("tobacco", "R101")]["seeds"] == {"tobacco": [0]}
@@ -196,19 +199,20 @@ def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
     edited["student"]["epochs"] += 1
     edited["grid"] = edited["grid"][:1]
     edited["teacher_overrides"]["DiT-B"] = {"epochs": 7}
-    changed = {k for k, v in views.items() if dic_teacher_view(edited, *k) != v}
+    changed = {k for k, v in views.items() if DicConfig.from_dict(edited).teacher_view(*k) != v}
     assert changed == {("rvl", "DiT-B"), ("tobacco", "DiT-B")}
 
 
 def test_student_view_holds_only_what_a_student_job_reads() -> None:
     """The student rule's params: the job trains exactly as from the whole section, and a teacher recipe, another
     role's recipe or a method the job does not run leaves its view (so the finished job) alone."""
-    from distildoc.config import dic_jobs, dic_student_view
+    from distildoc.settings import DicConfig
     from distildoc.train.dic import batch_size_for, recipe_for, role_spec
 
     dic = _preset("default")["dic"]
-    for (ds, _t, st, init, _seed), methods in dic_jobs(dic).items():
-        view = dic_student_view(dic, st, init, methods)
+    typed = DicConfig.from_dict(dic)
+    for (ds, _t, st, init, _seed), methods in typed.jobs().items():
+        view = typed.student_view(st, init, methods)
         assert recipe_for("student", st, view, init) == recipe_for("student", st, dic, init)
         assert role_spec(st, ds, view, init) == role_spec(st, ds, dic, init)
         for m in methods:
@@ -220,6 +224,7 @@ def test_student_view_holds_only_what_a_student_job_reads() -> None:
     edited["student_overrides"]["ViT-T"] = {"epochs": 1}
     edited["methods"]["dkd"] = {**edited["methods"]["dkd"], "beta": 2.0}
     r50 = ["ce_kd", "mse"]
-    assert dic_student_view(edited, "R50", "imagenet", r50) == dic_student_view(dic, "R50", "imagenet", r50)
-    assert dic_student_view(edited, "R50", "imagenet", [*r50, "dkd"]) != dic_student_view(dic, "R50", "imagenet", [*r50, "dkd"])
-    assert dic_student_view(edited, "ViT-T", "random", ["ce"]) != dic_student_view(dic, "ViT-T", "random", ["ce"])
+    new = DicConfig.from_dict(edited)
+    assert new.student_view("R50", "imagenet", r50) == typed.student_view("R50", "imagenet", r50)
+    assert new.student_view("R50", "imagenet", [*r50, "dkd"]) != typed.student_view("R50", "imagenet", [*r50, "dkd"])
+    assert new.student_view("ViT-T", "random", ["ce"]) != typed.student_view("ViT-T", "random", ["ce"])

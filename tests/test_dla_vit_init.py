@@ -17,7 +17,9 @@ from distildoc.models.classification import build_model
 from distildoc.models.detection import build_detector, detector_spec
 from distildoc.models.detection.vit_init import init_vit_backbone
 from distildoc.models.registry import get_spec
-from distildoc.train.dla import check_vit_init, dic_run_input, job_config
+from distildoc.config_checks import vit_init_problems
+from distildoc.settings import dic_run_input
+from distildoc.train.dla import job_config
 
 
 def _classifier_run(run_dir: Path, role: str = "ViT-T") -> dict[str, torch.Tensor]:
@@ -105,11 +107,14 @@ def test_config_resolves_to_the_dic_run_and_its_input() -> None:
     assert "vit_init" not in job_config(copy.deepcopy(dla), "ViT-T-FPN", "supervised", dic_res="results/x/dic")
     assert "vit_init" not in job_config(copy.deepcopy(dla), "R50-FPN", "supervised", dic_res="results/x/dic")
     available = {"teachers/rvl/ViT-B", "runs/rvl/none__ViT-T__random__s0/ce"}
-    check_vit_init({"ViT-B-FPN": "teachers/rvl/ViT-B", "ViT-T-FPN": None}, available)
-    with pytest.raises(ValueError, match="not produced by the dic stage"):
-        check_vit_init({"ViT-T-FPN": "runs/rvl/none__ViT-T__imagenet__s0/ce"}, available)
-    with pytest.raises(ValueError, match="only ViT-FPN roles"):
-        check_vit_init({"R50-FPN": "teachers/rvl/ViT-B"}, available)
+    assert vit_init_problems({"ViT-B-FPN": "teachers/rvl/ViT-B", "ViT-T-FPN": None}, available) == []
+    [missing] = vit_init_problems({"ViT-T-FPN": "runs/rvl/none__ViT-T__imagenet__s0/ce"}, available)
+    assert missing.startswith("dla.vit_init.ViT-T-FPN: 'runs/rvl/none__ViT-T__imagenet__s0/ce' is not produced by the "
+                              "dic stage")
+    assert vit_init_problems({"R50-FPN": "teachers/rvl/ViT-B"}, available) == [
+        "dla.vit_init.R50-FPN: only ViT-FPN roles start from a classifier"]
+    [shape] = vit_init_problems({"ViT-B-FPN": "ViT-B"}, available)
+    assert shape.startswith("dla.vit_init: 'ViT-B' is no classification run")
 
 
 def test_train_dla_records_the_init(synthetic_root: Path, tmp_path: Path) -> None:

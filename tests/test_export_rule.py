@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distildoc.config import dic_jobs, load_preset
+from distildoc.config import load_preset
 from distildoc.export.deploy import (EXPORT_DEFAULTS, classifier_batches, deploy_caption, deploy_table,
                                      dic_export_runs, dla_export_models, export_files, export_settings,
                                      interleaved_throughput, model_record, target_summary, timing_groups,
                                      write_deploy_table)
+from distildoc.settings import DicConfig, DlaConfig
 
 from test_pipeline import BIN, REPO, _copy_project, _run
 
@@ -227,13 +228,13 @@ def test_smoke_exports_every_teacher_and_the_first_seed_students() -> None:
 def _smoke_exports() -> tuple[int, int, int]:
     """(teachers, students, layout models) the smoke preset exports, checked along the way."""
     dic = _smoke()["dic"]
-    runs = dic_export_runs(dic)
+    runs = dic_export_runs(DicConfig.from_dict(dic))
     teachers = [r for r in runs if r["role"] == "teacher"]
     assert [r["id"] for r in teachers] == [f"teachers/{ds}/{t}" for ds in dic["datasets"] for t in ("ViT-B", "DiT-B", "R101")]
     students = [r for r in runs if r["role"] == "student"]
     first = {ds: (s if isinstance(s, list) else s)[0] for ds, s in
              (dic["seeds"].items() if isinstance(dic["seeds"], dict) else ((d, dic["seeds"]) for d in dic["datasets"]))}
-    expected = [(key, m) for key, ms in dic_jobs(dic).items() if key[4] == first[key[0]] for m in ms]
+    expected = [(key, m) for key, ms in DicConfig.from_dict(dic).jobs().items() if key[4] == first[key[0]] for m in ms]
     assert len(students) == len(expected) and len({r["id"] for r in students}) == len(students)
     assert all(re.fullmatch(r"runs/(rvl|tobacco)/[\w-]+__[\w-]+__(imagenet|random)__s0/\w+", r["id"]) for r in students)
     ce_kd = next(r for r in students if r["id"] == "runs/rvl/R101__R50__imagenet__s0/ce_kd")
@@ -241,7 +242,7 @@ def _smoke_exports() -> tuple[int, int, int]:
     # a supervised student is compared with a teacher only when exactly one teacher distils into its
     # (dataset, student, init): smoke's R50 at the random init (R101 only); the others have two or three
     teachers_of: dict[tuple[str, str, str], set[str]] = {}
-    for (ds, t, st, init, _seed) in dic_jobs(dic):
+    for (ds, t, st, init, _seed) in DicConfig.from_dict(dic).jobs():
         if t != "none":
             teachers_of.setdefault((ds, st, init), set()).add(t)
     for r in (r for r in students if "/none__" in r["id"]):
@@ -255,13 +256,13 @@ def _smoke_exports() -> tuple[int, int, int]:
     one = {"datasets": ["rvl"], "seeds": [3, 4], "inits": {"R50": ["imagenet", "random"], "ViT-T": ["random"]},
            "grid": [{"teacher": "R101", "students": ["R50"], "methods": ["ce_kd"]},
                     {"teacher": "ViT-B", "students": ["R50"], "inits": ["imagenet"], "methods": ["mse"]}]}
-    by_id = {r["id"]: r for r in dic_export_runs(one)}
+    by_id = {r["id"]: r for r in dic_export_runs(DicConfig.from_dict(one))}
     assert set(by_id) == {"teachers/rvl/R101", "teachers/rvl/ViT-B", "runs/rvl/R101__R50__imagenet__s3/ce_kd",
                           "runs/rvl/R101__R50__random__s3/ce_kd", "runs/rvl/ViT-B__R50__imagenet__s3/mse",
                           "runs/rvl/none__R50__imagenet__s3/ce", "runs/rvl/none__R50__random__s3/ce"}
     assert by_id["runs/rvl/none__R50__imagenet__s3/ce"]["teacher"] is None
     assert by_id["runs/rvl/none__R50__random__s3/ce"]["teacher"] == "teachers/rvl/R101"
-    dla = {m["id"]: m for m in dla_export_models(_smoke()["dla"])}
+    dla = {m["id"]: m for m in dla_export_models(DlaConfig.from_dict(_smoke()["dla"]))}
     assert dla["none__R101-FPN__supervised"]["role"] == "teacher"
     assert dla["none__R50-FPN__supervised"]["teacher"] == "none__R101-FPN__supervised"
     assert dla["ViT-B-FPN__ViT-T-FPN__pkd"]["teacher"] == "none__ViT-B-FPN__supervised"

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from report_browser import browser_missing, inspect_report, registered_results
 
-from distildoc.config import dic_inits, load_preset
+from distildoc.config import load_preset
+from distildoc.settings import DicConfig
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -74,15 +75,15 @@ def test_smoke_dag_produces_the_data_stage(smoke_project: Path) -> None:
 @pytest.mark.slow
 def test_smoke_dag_produces_every_classification_cell_and_table(smoke_project: Path) -> None:
     res = smoke_project / "results/smoke"
-    cfg = load_preset(REPO / "params.yaml", "smoke")["dic"]
-    for ds in cfg["datasets"]:
-        for block in cfg["grid"]:
-            teacher = json.loads((res / f"dic/teachers/{ds}/{block['teacher']}/metrics.json").read_text())
+    dic = DicConfig.from_dict(load_preset(REPO / "params.yaml", "smoke")["dic"])
+    for ds in dic.datasets:
+        for block in dic.grid:
+            teacher = json.loads((res / f"dic/teachers/{ds}/{block.teacher}/metrics.json").read_text())
             assert teacher["role"] == "teacher" and "test" in teacher["splits"]
-            for student in block["students"]:
-                for method in block["methods"] + ["ce"]:
-                    t = "none" if method == "ce" else block["teacher"]
-                    init = dic_inits(cfg, student, block)[0]  # a block may name its own inits
+            for student in block.students:
+                for method in [*block.methods, "ce"]:
+                    t = "none" if method == "ce" else block.teacher
+                    init = dic.inits(student, block)[0]  # a block may name its own inits
                     run = res / f"dic/runs/{ds}/{t}__{student}__{init}__s0/{method}"
                     m = json.loads((run / "metrics.json").read_text())
                     assert m["method"] == method and m["student"] == student

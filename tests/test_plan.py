@@ -10,21 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from distildoc.config import ConfigError, dic_student_view, dic_teacher_view, load_config
+from distildoc.config import ConfigError, load_config
 from distildoc.config_checks import check_config
-from distildoc.workflow.plan import DECODE_GROUPS, DOCVQA_RUN_KEYS, build_plan
+from distildoc.settings import DOCVQA_RUN_KEYS, load_settings
+from distildoc.workflow.plan import DECODE_GROUPS, build_plan
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ("smoke", "default", "paper", "paper_mini", "real_teacher")
 
 
 def _cfg(name: str) -> dict:
-    return check_config(load_config(REPO / "params.yaml", preset=name))
+    """A shipped preset, validated (a plain dict that a test may edit before :func:`_plan`)."""
+    return load_config(REPO / "params.yaml", preset=name)
+
+
+def _plan(cfg: dict | str, root: Path = REPO):
+    """The plan of a preset (by name, or an edited validated dict), through the semantic checks as the Snakefile."""
+    return build_plan(load_settings(REPO / "params.yaml", cfg) if isinstance(cfg, str) else check_config(cfg), root)
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_shipped_preset_has_a_plan(name: str) -> None:
-    plan = build_plan(_cfg(name), REPO)
+    plan = _plan(name)
     assert plan.res == f"results/{name}" and plan.dic.res == f"results/{name}/dic"
     # every student job's methods are non-empty, and a distilled pair has its supervised `none` job beside it
     for (ds, teacher, student, init, seed), methods in plan.dic.jobs.items():
@@ -38,7 +45,7 @@ def test_default_classification_grid_counted_by_hand() -> None:
     """params.yaml `default`: rvl seeds [0, 1, 2], tobacco [0]; the grid's pairs are R101 -> R50 (imagenet and, in
     its own block, random), ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random); so per (dataset, seed):
     5 distilled pair jobs + 3 supervised ones (R50 imagenet, R50 random, ViT-T random) = 8 jobs, times 4 seeds."""
-    plan = build_plan(_cfg("default"), REPO)
+    plan = _plan("default")
     assert len(plan.dic.jobs) == 8 * 4
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
         "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls", "nkd_ls", "dist",
@@ -51,7 +58,7 @@ def test_default_classification_grid_counted_by_hand() -> None:
 
 
 def test_classification_inputs() -> None:
-    dic = build_plan(_cfg("default"), REPO).dic
+    dic = _plan("default").dic
     t = "results/default/dic/tensors"
     assert dic.teacher_inputs("rvl", "ViT-B") == {"train": f"{t}/rvl_train_96.pt", "val": f"{t}/rvl_val_96.pt",
                                                    "eval_test": f"{t}/rvl_test_96.pt",
@@ -72,7 +79,7 @@ def test_classification_inputs() -> None:
 
 
 def test_real_data_paths() -> None:
-    plan = build_plan(_cfg("paper"), REPO)
+    plan = _plan("paper")
     assert plan.dic.splits["rvl_train"] == ("data/raw/rvl_cdip/labels/train.txt", "data/raw/rvl_cdip/images",
                                             "data/raw/rvl_cdip/.complete")
     assert plan.dla.data_root == "data/raw/doclaynet" and plan.dla.extra == ("prima",)
@@ -87,7 +94,7 @@ def test_real_data_paths() -> None:
 
 def test_layout_models_and_inputs() -> None:
     """`default` trains the CNN pair (teacher, student, three distilled students); `smoke` both pairs."""
-    dla = build_plan(_cfg("default"), REPO).dla
+    dla = _plan("default").dla
     assert dla.models == ("none__R101-FPN__supervised", "none__R50-FPN__supervised", "R101-FPN__R50-FPN__simkd_fpn",
                           "R101-FPN__R50-FPN__reviewkd", "R101-FPN__R50-FPN__pkd")
     inp = dla.train_inputs("R101-FPN", "R50-FPN")
@@ -97,13 +104,12 @@ def test_layout_models_and_inputs() -> None:
     # file, or the folder of the student's pair job (a directory output)
     assert dla.train_inputs("none", "ViT-B-FPN")["vit_init"] == "results/default/dic/teachers/rvl/ViT-B/model.safetensors"
     assert dla.train_inputs("ViT-B-FPN", "ViT-T-FPN")["vit_init"] == "results/default/dic/runs/rvl/none__ViT-T__random__s0"
-    assert len(build_plan(_cfg("smoke"), REPO).dla.models) == 4 + 2 * 3  # both pairs, three methods each
+    assert len(_plan("smoke").dla.models) == 4 + 2 * 3  # both pairs, three methods each
 
 
 def test_publaynet_switch(tmp_path: Path) -> None:
-    cfg = _cfg("smoke")
-    assert build_plan(cfg, REPO).dla.publaynet_on  # ../shared/realdata/publaynet has samples.json
-    off = build_plan(cfg, tmp_path)  # the same relative folder does not exist under tmp_path
+    assert _plan("smoke").dla.publaynet_on  # ../shared/realdata/publaynet has samples.json
+    off = _plan("smoke", tmp_path)  # the same relative folder does not exist under tmp_path
     assert not off.dla.publaynet_on and off.dla.publaynet_outputs() == {}
     assert "samples.json" in off.dla.warnings[0]
     with pytest.raises(ConfigError, match=r"dla\.real_eval\.publaynet"):
@@ -111,7 +117,7 @@ def test_publaynet_switch(tmp_path: Path) -> None:
 
 
 def test_docvqa_cells_and_files() -> None:
-    plan = build_plan(_cfg("default"), REPO)
+    plan = _plan("default")
     dv = plan.docvqa
     # 4 prompts without tags, then (task, task_space) x the 5 layout models
     assert len(dv.cells) == 4 + 2 * 5 and dv.cells[:4] == tuple((p, "none") for p in ("plain", "space", "task",
@@ -126,28 +132,36 @@ def test_docvqa_cells_and_files() -> None:
 
 
 def test_semantic_errors_name_their_key(tmp_path: Path) -> None:
+    """The checks (distildoc.config_checks) stop what the plan cannot honour before it is built, naming the key; what
+    depends on the file system (a fixture folder) the plan raises when a rule asks for it."""
     cfg = copy.deepcopy(_cfg("default"))
     cfg["docvqa"]["table4_dla_model"] = "none__ViT-B-FPN__supervised"  # not trained by `default`
-    with pytest.raises(ConfigError, match=r"docvqa\.table4_dla_model: 'none__ViT-B-FPN__supervised' is not among"):
-        build_plan(cfg, REPO)
+    with pytest.raises(ConfigError, match=r"docvqa\.table4_dla_model: 'none__ViT-B-FPN__supervised' is not a layout "
+                                          r"model of this preset"):
+        _plan(cfg)
+    cfg = copy.deepcopy(_cfg("default"))
+    cfg["docvqa"]["dla_models"] = ["none__R50-FPN__supervised"]  # trained, but its tags are not tried
+    with pytest.raises(ConfigError, match=r"docvqa\.table4_dla_model: 'none__R101-FPN__supervised' is not among "
+                                          r"docvqa\.dla_models"):
+        _plan(cfg)
     cfg = copy.deepcopy(_cfg("default"))
     cfg["dla"]["datasets"] = ["doclaynet", "prima"]
     with pytest.raises(ConfigError, match=r"dla\.datasets: .*only for real data"):
-        build_plan(cfg, REPO)
+        _plan(cfg)
     cfg = copy.deepcopy(_cfg("smoke"))
     cfg["dla"]["vit_init"] = {"ViT-T-FPN": "runs/rvl/none__ViT-T__imagenet__s0/ce"}  # smoke trains ViT-T random only
     with pytest.raises(ConfigError, match=r"dla\.vit_init\.ViT-T-FPN: .* is not produced by the dic stage"):
-        build_plan(cfg, REPO)
+        _plan(cfg)
     cfg = copy.deepcopy(_cfg("smoke"))
     cfg["docvqa"]["realfixture"]["path"] = "no/such/folder"
-    plan = build_plan(cfg, REPO)
+    plan = _plan(cfg)
     assert not plan.docvqa.realfixture_on
     with pytest.raises(ConfigError, match=r"docvqa\.realfixture\.path"):
         plan.docvqa.realfixture_inputs()
     cfg = copy.deepcopy(_cfg("smoke"))
     cfg["docvqa"]["datasets"][0]["ocr"] = {"source": "due"}
-    with pytest.raises(ConfigError, match=r"docvqa\.datasets\[synthetic\]\.ocr\.path"):
-        build_plan(cfg, REPO).docvqa.ocr_input("synthetic")
+    with pytest.raises(ConfigError, match=r"docvqa\.datasets\[0\]\.ocr\.path: dataset 'synthetic' reads DUE OCR"):
+        _plan(cfg)
 
 
 def test_docvqa_settings_reach_no_training_job() -> None:
@@ -158,12 +172,11 @@ def test_docvqa_settings_reach_no_training_job() -> None:
     changed["docvqa"]["max_questions"] += 1
     changed["docvqa"]["reader"]["options"]["dtype"] = "float32"
     changed["docvqa"]["table4_dla_model"] = "none__R50-FPN__supervised"
-    a, b = build_plan(base, REPO), build_plan(changed, REPO)
+    a, b = _plan(base), _plan(changed)
     for ds, teacher in a.dic.teachers():
-        assert dic_teacher_view(base["dic"], ds, teacher) == dic_teacher_view(changed["dic"], ds, teacher)
-    for (ds, teacher, student, init, seed), methods in a.dic.jobs.items():
-        assert dic_student_view(base["dic"], student, init, methods) == \
-            dic_student_view(changed["dic"], student, init, methods)
+        assert a.dic.teacher_view(ds, teacher) == b.dic.teacher_view(ds, teacher)
+    for key in a.dic.jobs:
+        assert a.dic.student_view(*key) == b.dic.student_view(*key)
     for model in a.dla.models:
         teacher, role, method = model.split("__")
         assert a.dla.job_config(role, method) == b.dla.job_config(role, method)
@@ -171,4 +184,4 @@ def test_docvqa_settings_reach_no_training_job() -> None:
     assert a.docvqa.run_view()["reader"] != b.docvqa.run_view()["reader"]
     only_count = copy.deepcopy(base)
     only_count["docvqa"]["max_questions"] = 3
-    assert build_plan(only_count, REPO).docvqa.run_view() == a.docvqa.run_view()
+    assert _plan(only_count).docvqa.run_view() == a.docvqa.run_view()

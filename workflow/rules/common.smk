@@ -1,23 +1,23 @@
-# Shared set-up: validate the configuration, derive the preset's paths and helper functions.
+# Shared set-up: the preset's checked settings, the plan of its DAG, helper functions.
 from pathlib import Path
 
 from distildoc import catalogue
-from distildoc.config import ConfigError, validate_config
-from distildoc.config_checks import check_config
+from distildoc.config import ConfigError
+from distildoc.settings import load_settings
 from distildoc.workflow.plan import build_plan
 
-# the validated preset and the plan of its DAG (distildoc.workflow.plan: every job grid, path and cell the rules
-# ask for, computed and tested outside Snakemake)
+# the preset validated, typed, frozen and checked (distildoc.settings, distildoc.config_checks), and the plan of its
+# DAG (distildoc.workflow.plan: every job grid, path and cell the rules ask for, computed and tested outside Snakemake)
 try:
-    CFG = check_config(validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
-    PLAN = build_plan(CFG)  # fixture folders are looked up relative to the working directory, as jobs see them
+    SETTINGS = load_settings(config, schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    PLAN = build_plan(SETTINGS)  # fixture folders are looked up relative to the working directory, as jobs see them
 except ConfigError as err:
     raise WorkflowError(f"params.yaml / --config: {err}") from None
 
 PRESET = PLAN.preset
 DATA, RES, LOGS, SYN = PLAN.data, PLAN.res, PLAN.logs, PLAN.syn
-SEED = CFG["seed"]
-GPUS = CFG["device"]["gpus"]
+SEED = SETTINGS.seed
+GPUS = SETTINGS.gpus
 SYNTHETIC = PLAN.synthetic
 
 # wildcard patterns of the catalogue's roles and method keys (distildoc.catalogue; dic.smk, dla.smk)

@@ -1,6 +1,10 @@
 # Data stage: the embedded synthetic benchmark (smoke / default) or the real datasets (paper),
 # the paper's RVL-CDIP_1k student subset, and a summary of what was produced.
 
+# the `data` section as params.yaml writes it (plain values for the rules' params)
+DATA_CFG = SETTINGS.data.as_dict()
+
+
 wildcard_constraints:
     dataset="rvl|rvl_n|tobacco",
     split="train|val|test",
@@ -15,11 +19,11 @@ rule synthetic_split:
         qa=f"{SYN}/{{dataset}}/qa/{{split}}.json",
         manifest=f"{SYN}/{{dataset}}/manifest_{{split}}.json",
     params:
-        n_per_class=lambda wc: CFG["data"]["synthetic"][wc.dataset][wc.split],
-        page_size=CFG["data"]["synthetic"]["page_size"] if SYNTHETIC else None,
-        max_questions=CFG["data"]["synthetic"]["max_questions"] if SYNTHETIC else None,
+        n_per_class=lambda wc: DATA_CFG["synthetic"][wc.dataset][wc.split],
+        page_size=DATA_CFG["synthetic"]["page_size"] if SYNTHETIC else None,
+        max_questions=DATA_CFG["synthetic"]["max_questions"] if SYNTHETIC else None,
         # data.synthetic.inject_corrupt: a truncated PNG and an empty file in the rvl test split
-        inject_corrupt=lambda wc: (SYNTHETIC and CFG["data"]["synthetic"].get("inject_corrupt", False)
+        inject_corrupt=lambda wc: (SYNTHETIC and DATA_CFG["synthetic"].get("inject_corrupt", False)
                                    and (wc.dataset, wc.split) == ("rvl", "test")),
         seed=SEED,
     log:
@@ -47,7 +51,7 @@ rule student_subset:
         train=f"{DATA}/subsets/rvl_train.txt",
         val=f"{DATA}/subsets/rvl_val.txt",
     params:
-        **CFG["data"]["student_subset"],
+        **DATA_CFG["student_subset"],
     log:
         f"{LOGS}/data/student_subset.log",
     benchmark:
@@ -91,10 +95,9 @@ else:
     # downloads whose inner files other rules read by name (the DocVQA sets' DUE OCR files, docvqa.datasets
     # [*].ocr.path under data/raw/<name>/) get their own rule below that declares those files as outputs
     DOWNLOAD_FILES = {}
-    for _dv in CFG.get("docvqa", {}).get("datasets", []):
-        _ocr_path = (_dv.get("ocr") or {}).get("path") or ""
-        if _ocr_path.startswith(f"data/raw/{_dv['name']}/"):
-            DOWNLOAD_FILES.setdefault(_dv["name"], []).append(_ocr_path)
+    for _dv in SETTINGS.docvqa.datasets:
+        if (_dv.ocr_path or "").startswith(f"data/raw/{_dv.name}/"):
+            DOWNLOAD_FILES.setdefault(_dv.name, []).append(_dv.ocr_path)
 
     rule download:
         output:
@@ -191,7 +194,7 @@ else:
         params:
             dataset="tobacco3482",
             # data.real.tobacco_split (default: the common protocol, 80 / 20 / rest per class, seed 42)
-            **CFG["data"]["real"].get("tobacco_split", {"train_per_class": 80, "val_per_class": 20, "seed": 42}),
+            **DATA_CFG["real"].get("tobacco_split", {"train_per_class": 80, "val_per_class": 20, "seed": 42}),
         log:
             f"{LOGS}/data/labels_tobacco3482.log",
         benchmark:
@@ -206,7 +209,7 @@ else:
 
     # layout datasets -> data/raw/<name>/layout/{train,val}.json, file names relative to data/raw/<name>:
     # DocLayNet core (COCO, precedence-0 annotations), PRImA (PAGE XML, seeded 80/20 page split, 20 % = val)
-    LAYOUT_DATASETS = CFG.get("dla", {}).get("datasets", ["doclaynet"])
+    LAYOUT_DATASETS = list(SETTINGS.dla.datasets)
 
     rule layout_convert:
         input:
@@ -233,7 +236,7 @@ else:
             "../scripts/layout_convert.py"
 
     DATA_TARGETS = (
-        expand("data/raw/{name}/.complete", name=CFG["data"]["real"]["datasets"])
+        expand("data/raw/{name}/.complete", name=DATA_CFG["real"]["datasets"])
         + list(rules.student_subset.output)
         + [rules.rvl_cdip_n_labels.output.labels]
         + list(rules.tobacco3482_labels.output)

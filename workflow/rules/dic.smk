@@ -51,7 +51,7 @@ rule dic_train_teacher:
         cache_val=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_val.safetensors",
     params:
         # only what this teacher reads: editing a student recipe or the grid re-trains no teacher
-        dic=lambda wc: dic_teacher_view(DIC, wc.dsname, wc.teacher),
+        dic=lambda wc: DIC_PLAN.teacher_view(wc.dsname, wc.teacher),
     log:
         f"{LOGS}/dic/teacher_{{dsname}}_{{teacher}}.log",
     benchmark:
@@ -77,7 +77,7 @@ rule dic_train_students:
         runs=directory(f"{DIC_RES}/runs/{{dsname}}/{{pteacher}}__{{student}}__{{init}}__s{{seed}}"),
     params:
         # only what this job reads: a teacher recipe or another cell's method re-runs no finished student
-        dic=lambda wc: dic_student_view(DIC, wc.student, wc.init, DIC_PLAN.student_methods(*student_job(wc))),
+        dic=lambda wc: DIC_PLAN.student_view(*student_job(wc)),
         methods=lambda wc: DIC_PLAN.student_methods(*student_job(wc)),
     log:
         f"{LOGS}/dic/students_{{dsname}}_{{pteacher}}_{{student}}_{{init}}_s{{seed}}.log",

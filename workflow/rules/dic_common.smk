@@ -1,9 +1,8 @@
 # Names the classification rules (dic.smk) and later stages use, from the plan (distildoc.workflow.plan.DicPlan).
 
-from distildoc.config import dic_student_view, dic_teacher_view
 from distildoc.workflow.plan import DECODE_GROUPS, DIC_DATA
 
-DIC = CFG["dic"]
+DIC = SETTINGS.dic
 DIC_PLAN = PLAN.dic
 DIC_RES = DIC_PLAN.res
 SIZE = DIC_PLAN.size

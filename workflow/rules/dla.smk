@@ -17,8 +17,8 @@ rule dla_split:
         train=f"{DLA_RES}/data/train.json",
         val=f"{DLA_RES}/data/val.json",
     params:
-        n_train=DLA["train_pages"],
-        n_val=DLA["eval_pages"],
+        n_train=DLA.param("train_pages"),
+        n_val=DLA.param("eval_pages"),
     log:
         f"{LOGS}/dla/split.log",
     benchmark:
@@ -64,7 +64,7 @@ rule dla_predict:
     output:
         f"{DLA_RES}/predictions/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:
-        score_thresh=DLA["export_score_thresh"],
+        score_thresh=DLA.param("export_score_thresh"),
     log:
         f"{LOGS}/dla/predict_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
     benchmark:
@@ -87,7 +87,7 @@ rule dla_predict_folder:
     output:
         f"{DLA_RES}/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:
-        score_thresh=DLA["export_score_thresh"],
+        score_thresh=DLA.param("export_score_thresh"),
     log:
         f"{LOGS}/dla/folders/{{folder}}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
     benchmark:
@@ -118,7 +118,7 @@ rule dla_eval_publaynet:
         metrics=f"{DLA_PUBLAYNET_RES}/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
         predictions=f"{DLA_PUBLAYNET_RES}/predictions/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:
-        score_thresh=DLA["eval_score_thresh"],
+        score_thresh=DLA.param("eval_score_thresh"),
     log:
         f"{LOGS}/dla/real_eval/publaynet/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
     benchmark:
@@ -139,7 +139,7 @@ rule dla_efficiency:
     output:
         f"{DLA_RES}/efficiency.json",
     params:
-        efficiency=DLA["efficiency"],
+        efficiency=DLA.param("efficiency"),
         images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/dla/efficiency.log",
@@ -199,8 +199,8 @@ if DLA_EXTRA:
             train=f"{DLA_RES}/{{dla_extra}}/data/train.json",
             val=f"{DLA_RES}/{{dla_extra}}/data/val.json",
         params:
-            n_train=DLA["train_pages"],
-            n_val=DLA["eval_pages"],
+            n_train=DLA.param("train_pages"),
+            n_val=DLA.param("eval_pages"),
         log:
             f"{LOGS}/dla/{{dla_extra}}/split.log",
         benchmark:
@@ -244,7 +244,7 @@ if DLA_EXTRA:
         output:
             f"{DLA_RES}/{{dla_extra}}/efficiency.json",
         params:
-            efficiency=DLA["efficiency"],
+            efficiency=DLA.param("efficiency"),
             images_root="data/raw/{dla_extra}",
         log:
             f"{LOGS}/dla/{{dla_extra}}/efficiency.log",

@@ -3,7 +3,7 @@
 
 import re
 
-DLA = CFG["dla"]
+DLA = SETTINGS.dla
 DLA_PLAN = PLAN.dla
 DLA_RES = DLA_PLAN.res
 DLA_DATA_ROOT = DLA_PLAN.data_root

@@ -8,18 +8,18 @@ include: "docvqa_common.smk"
 
 rule docvqa_select:
     input:
-        qa=f"{QA_ROOT}/qa/{DOCVQA['qa_split']}.json" if SYNTHETIC else f"{QA_ROOT}/.complete",
-        images=f"{QA_ROOT}/images/{DOCVQA['qa_split']}" if SYNTHETIC else f"{QA_ROOT}/.complete",
+        qa=f"{QA_ROOT}/qa/{DOCVQA.qa_split}.json" if SYNTHETIC else f"{QA_ROOT}/.complete",
+        images=f"{QA_ROOT}/images/{DOCVQA.qa_split}" if SYNTHETIC else f"{QA_ROOT}/.complete",
     output:
         f"{DOCVQA_RES}/questions.json",
     params:
         # synthetic: the QA JSON is the input itself and images sit under <dataset>/images/<split>;
         # real: both come out of the download (its marker is the input), paths from docvqa.datasets[0]
         qa_json=lambda wc, input: input.qa if SYNTHETIC else (
-            DV_DATASETS[DV_PRIMARY].get("qa_json") or str(Path(input.qa).parent / "val_v1.0.json")),
+            DV_DATASETS[DV_PRIMARY].qa_json or str(Path(input.qa).parent / "val_v1.0.json")),
         images_root=lambda wc, input: str(Path(input.images).parents[1]) if SYNTHETIC else (
-            DV_DATASETS[DV_PRIMARY].get("images_root") or str(Path(input.images).parent)),
-        max_questions=DOCVQA["max_questions"],
+            DV_DATASETS[DV_PRIMARY].images_root or str(Path(input.images).parent)),
+        max_questions=DOCVQA.param("max_questions"),
         seed=SEED,
     log:
         f"{LOGS}/docvqa/select.log",
@@ -36,13 +36,13 @@ rule docvqa_select:
 
 rule docvqa_select_extra:
     input:
-        lambda wc: DV_DATASETS[wc.dv_extra]["qa_json"] if SYNTHETIC else f"data/raw/{wc.dv_extra}/.complete",
+        lambda wc: DV_DATASETS[wc.dv_extra].qa_json if SYNTHETIC else f"data/raw/{wc.dv_extra}/.complete",
     output:
         f"{DOCVQA_RES}/{{dv_extra}}/questions.json",
     params:
-        qa_json=lambda wc: DV_DATASETS[wc.dv_extra]["qa_json"],
-        images_root=lambda wc: DV_DATASETS[wc.dv_extra]["images_root"],
-        max_questions=DOCVQA["max_questions"],
+        qa_json=lambda wc: DV_DATASETS[wc.dv_extra].qa_json,
+        images_root=lambda wc: DV_DATASETS[wc.dv_extra].images_root,
+        max_questions=DOCVQA.param("max_questions"),
         seed=SEED,
     log:
         f"{LOGS}/docvqa/select_{{dv_extra}}.log",
@@ -64,7 +64,7 @@ rule docvqa_dla_predict_extra:
     output:
         f"{DOCVQA_RES}/{{dv_extra}}/dla/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.json",
     params:
-        score_thresh=DLA["export_score_thresh"],
+        score_thresh=DLA.param("export_score_thresh"),
     log:
         f"{LOGS}/docvqa/dla_{{dv_extra}}_{{dla_teacher}}__{{dla_role}}__{{dla_method}}.log",
     benchmark:
@@ -88,7 +88,7 @@ rule docvqa_grid:
         metrics=dv_cell_files("{dv_dataset}", "metrics.json"),
         summary=f"{DOCVQA_RES}/{{dv_dataset}}/grid.json",
     params:
-        dataset=lambda wc: DV_DATASETS[wc.dv_dataset],
+        dataset=lambda wc: DV_DATASETS[wc.dv_dataset].as_dict(),
         # only the keys the grid reads (DOCVQA_RUN_KEYS): the question count or the tables' choices re-run no reader
         docvqa=DV_PLAN.run_view(),
         dla_models=DV_DLA_MODELS,
@@ -118,7 +118,7 @@ rule docvqa_realfixture:
         ocr=f"{DOCVQA_RES}/realfixture/ocr.json",
     params:
         docvqa=DV_PLAN.run_view(),
-        realfixture=DV_PLAN.realfixture,
+        realfixture=DOCVQA.param("realfixture"),
         seed=SEED,
     log:
         f"{LOGS}/docvqa/realfixture.log",
@@ -142,8 +142,8 @@ rule docvqa_tables:
         summary=f"{RES}/metrics/docvqa.json",
         tables=[f"{RES}/tables/docvqa/{t}.{e}" for t in ("table4", "table16", "table17") for e in ("csv", "md", "tex")],
     params:
-        datasets=DOCVQA["datasets"],
-        table4_dla_model=DOCVQA["table4_dla_model"],
+        datasets=DOCVQA.param("datasets"),
+        table4_dla_model=DOCVQA.param("table4_dla_model"),
         tables_dir=lambda wc, output: str(Path(output.tables[0]).parent),
     log:
         f"{LOGS}/docvqa/tables.log",

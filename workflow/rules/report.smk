@@ -7,13 +7,13 @@ REPORT = f"{RES}/report"
 FIGURES = f"{RES}/figures"
 PUBLISHED_ROOT = "data/published"
 # paper table -> this preset's DocVQA dataset feeding it (None: the preset has no such set)
-REPORT_DOCVQA_TABLES = {t: next((d["name"] for d in DOCVQA["datasets"] if d["table"] == t), None)
+REPORT_DOCVQA_TABLES = {t: next((d.name for d in DOCVQA.datasets if d.table == t), None)
                         for t in ("table16", "table17")}
 REPORT_STAGE_TABLES = [f"dic_{t}" for t in ("table6", "table9", "table10_r101", "table11_vitb", "table12_ditb",
                                             "table15", "table18", "table19", "kd_vs_supervised", "knowledge_gap")] + \
                       ["dla_table3"] + (["dla_table13"] if "prima" in DLA_EXTRA else []) + \
                       [f"docvqa_{t}" for t in ("table4", "table16", "table17")]
-REPORT_TEACHERS = list(dict.fromkeys(b["teacher"] for b in DIC["grid"]))
+REPORT_TEACHERS = list(dict.fromkeys(b.teacher for b in DIC.grid))
 REPORT_RUN_TABLES = {
     "dic_runs": rules.dic_tables.output.runs_csv,
     "dla_runs": rules.dla_tables.output.runs_csv,
@@ -92,7 +92,7 @@ rule report_claims:
         intervals_docvqa=f"{REPORT}/claim_intervals/docvqa.csv",
     params:
         published_root=lambda wc, input: str(Path(input.published[0]).parent),
-        table4_dla_model=DOCVQA["table4_dla_model"],
+        table4_dla_model=DOCVQA.param("table4_dla_model"),
         preset=PRESET,
         # paired bootstrap resamples: accuracy / ANLS differences; ECE (recomputed per resample and run); COCO
         # mAP (recomputed per resample and model); one seed for all draws

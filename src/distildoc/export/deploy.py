@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..settings import DicConfig, DlaConfig
 from ..utils.io import read_json
 
 log = logging.getLogger(__name__)
@@ -76,20 +77,17 @@ def export_files(folder: str, int8: bool) -> dict[str, str]:
     return out
 
 
-def dic_export_runs(dic_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+def dic_export_runs(dic: DicConfig) -> list[dict[str, Any]]:
     """The classification runs a preset exports: every teacher (``teachers/<dataset>/<teacher>``) and every
     student method run of the dataset's first seed (``runs/<dataset>/<teacher>__<student>__<init>__s<seed>/
     <method>``: run ids are paths under ``results/<preset>/dic``), each with ``dataset``, ``role``, ``method``
     and ``teacher`` (the run id of the teacher it is compared with: its own for a distilled student; for a
     supervised student the one teacher distilling into the same student, init and seed, if exactly one)."""
-    from ..config import dic_jobs, dic_seeds
-
-    jobs = dic_jobs(dict(dic_cfg))
-    teachers = dict.fromkeys((ds, b["teacher"]) for ds in dic_cfg["datasets"] for b in dic_cfg["grid"])
+    jobs = dic.jobs()
     out = [{"id": f"teachers/{ds}/{t}", "dataset": ds, "role": "teacher", "method": "supervised", "teacher": None}
-           for ds, t in teachers]
+           for ds, t in dic.teachers()]
     for (ds, t, st, init, seed), methods in jobs.items():
-        if seed != dic_seeds(dict(dic_cfg), ds)[0]:
+        if seed != dic.seeds(ds)[0]:
             continue
         refs = {tt for (d, tt, s, i, sd) in jobs if (d, s, i, sd) == (ds, st, init, seed) and tt != "none"}
         teacher = t if t != "none" else (next(iter(refs)) if len(refs) == 1 else None)
@@ -99,20 +97,18 @@ def dic_export_runs(dic_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def dla_export_models(dla_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+def dla_export_models(dla: DlaConfig) -> list[dict[str, Any]]:
     """The layout models a preset exports (``<teacher or none>__<role>__<method>``, Table 3's), each with
     ``role`` and ``teacher`` (the teacher model it is compared with; a supervised student's is the one teacher
     distilling into its role, if exactly one)."""
-    from ..config_checks import dla_model_names
-
     out = []
-    for name in dla_model_names(dict(dla_cfg)):
+    for name in dla.model_names():
         teacher, role, method = name.split("__")
-        if teacher == "none" and role in dla_cfg.get("teachers", []):
+        if teacher == "none" and role in dla.teachers:
             out.append({"id": name, "dataset": None, "role": "teacher", "method": method, "teacher": None})
             continue
         if teacher == "none":
-            refs = {b["teacher"] for b in dla_cfg.get("distill", []) if b["student"] == role}
+            refs = {b.teacher for b in dla.distill if b.student == role}
             teacher = next(iter(refs)) if len(refs) == 1 else None
         out.append({"id": name, "dataset": None, "role": "student", "method": method,
                     "teacher": f"none__{teacher}__supervised" if teacher else None})

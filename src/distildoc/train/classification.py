@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -310,6 +310,92 @@ class _TrainStep(nn.Module):
         return losses["loss"]
 
 
+@dataclass
+class _FitProgress:
+    """Where a `fit` stands, as its checkpoint saves it (besides the modules', optimiser's and RNG states): the epoch
+    and step within it, the epoch's batch order and running loss sums, the best validation state, the history."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    order: torch.Tensor | None = None
+    running: float = 0.0
+    running_parts: dict[str, float] = field(default_factory=dict)  # the epoch's sums of the named losses
+    best_score: float = math.inf
+    best_state: tuple[dict, dict] | None = None
+    best_epoch: int = -1
+    history: list[dict] = field(default_factory=list)
+    seen: int = 0
+    prior_seconds: float = 0.0  # training time of the runs before a resumption
+    curves: list[dict] = field(default_factory=list)  # one record per finished epoch (the DVCLive rows)
+
+    #: checkpoint keys stored as they are (``train_seconds`` is added with the time so far)
+    SAVED = ("epoch", "step_in_epoch", "order", "running", "best_score", "best_state", "best_epoch", "history",
+             "seen", "curves", "running_parts")
+
+    @classmethod
+    def from_checkpoint(cls, state: dict) -> _FitProgress:
+        return cls(state["epoch"], state["step_in_epoch"], state["order"], state["running"],
+                   dict(state.get("running_parts") or {}), state["best_score"], state["best_state"],
+                   state["best_epoch"], state["history"], state["seen"], state["train_seconds"],
+                   state.get("curves") or [_curve_from_history(h) for h in state["history"]])  # older checkpoints
+
+    def saved(self, seconds: float) -> dict:
+        return {**{k: getattr(self, k) for k in self.SAVED}, "train_seconds": self.prior_seconds + seconds}
+
+    def start_epoch(self, n: int, gen: torch.Generator) -> None:
+        """A fresh epoch's batch order (an epoch resumed mid-way keeps its own)."""
+        if self.order is None:
+            self.order, self.step_in_epoch, self.running, self.running_parts = torch.randperm(n, generator=gen), 0, 0.0, {}
+
+    def end_epoch(self, epoch: int, n: int, lr: float, val_loss: float, val_acc: float, seconds: float) -> None:
+        """Record the finished epoch (0-based `epoch`, `n` training examples) in the history and the curves."""
+        self.history.append({"epoch": epoch + 1, "train_loss": self.running / n, "val_loss": val_loss,
+                             "val_accuracy": val_acc})
+        log.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.4f", epoch + 1, self.running / n, val_loss,
+                 val_acc)
+        self.curves.append({"epoch": epoch + 1, "train/loss": self.running / n,
+                            **{f"train/{k}": v / n for k, v in self.running_parts.items()}, "lr": lr,
+                            "val/loss": val_loss, "val/accuracy": val_acc, "time_s": self.prior_seconds + seconds})
+        self.epoch, self.order, self.step_in_epoch, self.running = epoch + 1, None, 0, 0.0
+
+    def keep_if_best(self, score: float, epoch: int, model: nn.Module, method: DistillMethod) -> None:
+        if score < self.best_score:
+            self.best_score, self.best_epoch = score, epoch + 1
+            self.best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(method.state_dict()))
+
+
+def _restore(ckpt_dir: str | Path | None, cfg: TrainConfig, model: nn.Module, method: DistillMethod,
+             opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator) -> _FitProgress:
+    """The progress of the checkpoint in `ckpt_dir`, its states loaded into the modules (a fresh start if none)."""
+    state = load_fit_checkpoint(ckpt_dir, cfg)
+    if state is None:
+        return _FitProgress()
+    model.load_state_dict(state["model"])
+    method.load_state_dict(state["method"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"], gen)
+    progress = _FitProgress.from_checkpoint(state)
+    log.info("resumed from %s at epoch %d, step %d of the epoch", Path(ckpt_dir) / CKPT_NAME, progress.epoch + 1,
+             progress.step_in_epoch)
+    return progress
+
+
+def _optimise(step_module: nn.Module, x: torch.Tensor, t: ModelOutputs | None, y: torch.Tensor, weight: float,
+              opt: torch.optim.Optimizer, sched: Any, params: list[torch.Tensor],
+              max_grad_norm: float | None) -> tuple[torch.Tensor, float]:
+    """One optimisation step on this rank's shard (loss weighted by its share); returns the loss and the lr used."""
+    loss = step_module(x, t, y)
+    opt.zero_grad(set_to_none=True)
+    (loss * weight).backward()
+    if max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    lr = opt.param_groups[0]["lr"]
+    opt.step()
+    sched.step()
+    return loss, lr
+
+
 def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: TensorSplit, cfg: TrainConfig,
         teacher_train: TeacherSource | None = None, teacher_val: TeacherSource | None = None,
         ckpt_dir: str | Path | None = None, live_dir: str | Path | None = None) -> FitResult:
@@ -339,29 +425,10 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
                          "are fixed per page (cache), so its inputs cannot be augmented; set shift: 0 for students")
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     sched = SCHEDULES[cfg.schedule](opt, steps_per_epoch * cfg.epochs, cfg.warmup_frac)
-    feats = _student_features(method, training=True)
-    result = FitResult(best_epoch=-1)
-    best_score, best_state = math.inf, None
-    seen, prior_seconds, start_epoch, order, skip, running = 0, 0.0, 0, None, 0, 0.0
-    curves: list[dict] = []  # one record per finished epoch (the DVCLive rows; kept in the checkpoint)
-    running_parts: dict[str, float] = {}  # the epoch's sums of the named losses (with `live_dir`)
     lr = opt.param_groups[0]["lr"]
+    run = _restore(ckpt_dir, cfg, model, method, opt, sched, gen)
 
-    state = load_fit_checkpoint(ckpt_dir, cfg)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        method.load_state_dict(state["method"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], gen)
-        start_epoch, skip, order, running = state["epoch"], state["step_in_epoch"], state["order"], state["running"]
-        best_score, best_state, result.best_epoch = state["best_score"], state["best_state"], state["best_epoch"]
-        result.history, seen, prior_seconds = state["history"], state["seen"], state["train_seconds"]
-        curves = state.get("curves") or [_curve_from_history(h) for h in result.history]  # older checkpoints
-        running_parts = dict(state.get("running_parts") or {})
-        log.info("resumed from %s at epoch %d, step %d of the epoch", Path(ckpt_dir) / CKPT_NAME, start_epoch + 1, skip)
-
-    train_step = _TrainStep(model, method, feats, fmt, cfg.autocast)
+    train_step = _TrainStep(model, method, _student_features(method, training=True), fmt, cfg.autocast)
     step_module: nn.Module = train_step
     if dist.is_distributed():
         step_module = torch.nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
@@ -369,74 +436,53 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     if live_dir is not None and dist.is_main_process():
         from .curves import TrainingCurves
 
-        live = TrainingCurves(live_dir, replay=curves, step_key="epoch")
+        live = TrainingCurves(live_dir, replay=run.curves, step_key="epoch")
     t0 = time.perf_counter()
 
-    def checkpoint(epoch: int, step_in_epoch: int) -> None:
-        if ckpt_dir is None or not dist.is_main_process():
-            return
-        save_fit_checkpoint(ckpt_dir, {
-            "config": asdict(cfg), "epoch": epoch, "step_in_epoch": step_in_epoch, "order": order,
-            "running": running, "model": model.state_dict(), "method": method.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(gen),
-            "best_score": best_score, "best_state": best_state, "best_epoch": result.best_epoch,
-            "history": result.history, "seen": seen, "train_seconds": prior_seconds + time.perf_counter() - t0,
-            "curves": curves, "running_parts": running_parts})
+    def checkpoint() -> None:
+        if ckpt_dir is not None and dist.is_main_process():
+            save_fit_checkpoint(ckpt_dir, {
+                "config": asdict(cfg), **run.saved(time.perf_counter() - t0), "model": model.state_dict(),
+                "method": method.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "rng": _rng_state(gen)})
 
-    step = start_epoch * steps_per_epoch + skip
-    for epoch in range(start_epoch, cfg.epochs):
+    step = run.epoch * steps_per_epoch + run.step_in_epoch
+    for epoch in range(run.epoch, cfg.epochs):
         model.train()
         method.train()
         method.on_epoch_start(epoch, cfg.epochs)  # per-epoch schedules (DKD's warm-up), the resumed epoch too
-        if order is None:  # a fresh epoch (not one resumed mid-way)
-            order, skip, running = torch.randperm(len(train), generator=gen), 0, 0.0
-            running_parts = {}
-        batches = list(order.split(cfg.batch_size))
+        run.start_epoch(len(train), gen)
+        batches = list(run.order.split(cfg.batch_size))
+        skip = run.step_in_epoch
         bar = tqdm(batches[skip:], desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False)
         for i, global_idx in enumerate(bar, start=skip):
             idx, weight = dist.shard(global_idx)
             x, y = train.batch(idx)
             t = teacher_train.outputs(idx, x) if (teacher_train is not None and method.needs_teacher) else None
             x = random_shift(x, cfg.shift)  # the global RNG: saved and restored with the checkpoint
-            loss = step_module(x, t, y)
-            opt.zero_grad(set_to_none=True)
-            (loss * weight).backward()
-            if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            lr = opt.param_groups[0]["lr"]
-            opt.step()
-            sched.step()
-            running += dist.all_sum(float(loss.detach()) * len(idx) * (weight > 0))  # the global batch's loss sum
+            loss, lr = _optimise(step_module, x, t, y, weight, opt, sched, params, cfg.max_grad_norm)
+            run.running += dist.all_sum(float(loss.detach()) * len(idx) * (weight > 0))  # the global batch's sum
             if live_dir is not None:  # every rank (all_sum); the values were computed with the loss
                 for k, v in train_step.parts.items():
-                    running_parts[k] = running_parts.get(k, 0.0) + dist.all_sum(float(v) * len(idx) * (weight > 0))
-            seen += len(global_idx)
+                    run.running_parts[k] = run.running_parts.get(k, 0.0) + dist.all_sum(float(v) * len(idx) * (weight > 0))
+            run.seen += len(global_idx)
             step += 1
+            run.step_in_epoch = i + 1
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and i + 1 < len(batches):
-                checkpoint(epoch, i + 1)
+                checkpoint()
         val_loss, val_acc = evaluate_loss(model, method, val, teacher_val, cfg.eval_batch_size, fmt)
-        result.history.append({"epoch": epoch + 1, "train_loss": running / len(train), "val_loss": val_loss,
-                               "val_accuracy": val_acc})
-        log.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.4f", epoch + 1, running / len(train),
-                 val_loss, val_acc)
-        curves.append({"epoch": epoch + 1, "train/loss": running / len(train),
-                       **{f"train/{k}": v / len(train) for k, v in running_parts.items()}, "lr": lr,
-                       "val/loss": val_loss, "val/accuracy": val_acc,
-                       "time_s": prior_seconds + time.perf_counter() - t0})
+        run.end_epoch(epoch, len(train), lr, val_loss, val_acc, time.perf_counter() - t0)
         if live is not None:
-            live.log(epoch + 1, {k: v for k, v in curves[-1].items() if k != "epoch"})
+            live.log(epoch + 1, {k: v for k, v in run.curves[-1].items() if k != "epoch"})
             live.flush()
-        score = val_loss if cfg.select_on == "val_loss" else -val_acc
-        if score < best_score:
-            best_score, result.best_epoch = score, epoch + 1
-            best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(method.state_dict()))
-        order, skip, running = None, 0, 0.0
-        checkpoint(epoch + 1, 0)
-    result.train_seconds = prior_seconds + time.perf_counter() - t0
-    result.examples_per_second = seen / max(result.train_seconds, 1e-9)
-    if best_state is not None:
-        model.load_state_dict(best_state[0])
-        method.load_state_dict(best_state[1])
+        run.keep_if_best(val_loss if cfg.select_on == "val_loss" else -val_acc, epoch, model, method)
+        checkpoint()
+    result = FitResult(best_epoch=run.best_epoch, history=run.history,
+                       train_seconds=run.prior_seconds + time.perf_counter() - t0)
+    result.examples_per_second = run.seen / max(result.train_seconds, 1e-9)
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state[0])
+        method.load_state_dict(run.best_state[1])
     model.eval()
     method.eval()
     return result

@@ -28,13 +28,14 @@ detection dataset (items ``(image 3×H×W float in [0, 1] or uint8, target)`` as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -347,6 +348,106 @@ def _move_target(t: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in t.items()}
 
 
+def _device(cfg: DetectionTrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+@contextlib.contextmanager
+def _multi_scale(transform: nn.Module, scales: Sequence[int] | None) -> Iterator[None]:
+    """The detector's transform draws its short side from `scales` while training (restored afterwards)."""
+    saved = transform.min_size
+    if scales:
+        if transform.fixed_size is not None:
+            log.warning("multi_scale %s ignored: the detector resizes to a fixed size %s", scales, transform.fixed_size)
+        transform.min_size = tuple(scales)
+    try:
+        yield
+    finally:
+        transform.min_size = saved
+
+
+@dataclass
+class _Progress:
+    """Where a run starts: iteration, the history so far and the wall time of earlier runs (a resumed checkpoint)."""
+
+    start: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    prior_wall: float = 0.0
+    resumed_from: int | None = None
+
+
+def _resume(path: Path | None, cfg: DetectionTrainConfig, model: nn.Module, method: nn.Module | None,
+            optimizer: torch.optim.Optimizer, scheduler: Any, device: torch.device) -> _Progress:
+    """Load the checkpoint at `path` into the training state (nothing when None)."""
+    if path is None:
+        return _Progress()
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    _check_resume_config(ckpt["config"], cfg, path)
+    model.load_state_dict(ckpt["model"])
+    if method is not None and ckpt.get("method") is not None:
+        method.load_state_dict(ckpt["method"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"])
+    start = int(ckpt["iteration"])
+    log.info("resumed from %s (iteration %d)", path, start)
+    return _Progress(start, list(ckpt["history"]), float(ckpt["wall_time_s"]), start)
+
+
+def _batch(data: Sequence, n: int, cfg: DetectionTrainConfig, it: int,
+           device: torch.device) -> tuple[list[Tensor], list[dict[str, Any]], float]:
+    """Iteration `it`'s images (float, [0, 1]) and targets on `device` (this rank's shard) and the shard's weight."""
+    idx, weight = dist.shard(batch_indices(n, cfg.batch_size, it, cfg.seed))
+    samples = [data[i] for i in idx]
+    images = [(img.float().div(255.0) if img.dtype == torch.uint8 else img.float()).to(device) for img, _ in samples]
+    return images, [_move_target(t, device) for _, t in samples], weight
+
+
+def _step(step_module: nn.Module, images: list[Tensor], targets: list[dict[str, Any]], weight: float,
+          optimizer: torch.optim.Optimizer, scheduler: Any, params: list[Tensor], clip: float | None,
+          it: int) -> tuple[dict[str, Tensor], float]:
+    """One optimisation step on a batch; returns its losses and the learning rate it used."""
+    losses = step_module(images, targets)
+    loss = losses["loss"]
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite loss at iteration {it + 1}: {({k: float(v) for k, v in losses.items()})}")
+    optimizer.zero_grad(set_to_none=True)
+    (loss * weight).backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    return losses, lr
+
+
+class _LossWindow:
+    """Losses summed over the iterations since the last history record (global batch: shard losses weighted as in
+    the gradient)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.n = 0
+
+    def add(self, losses: Mapping[str, Tensor], weight: float) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums.get(k, 0.0) + dist.all_sum(float(v.detach()) * weight) / dist.world_size()
+        self.n += 1
+
+    def record(self, iteration: int, lr: float, time_s: float) -> dict[str, Any]:
+        rec = {"iter": iteration, "lr": lr, "time_s": time_s, **{k: v / self.n for k, v in self.sums.items()}}
+        self.sums, self.n = {}, 0
+        return rec
+
+
 def train_detector(
     model: nn.Module,
     train_dataset: Sequence,
@@ -384,16 +485,11 @@ def train_detector(
     cfg = cfg if isinstance(cfg, DetectionTrainConfig) else DetectionTrainConfig.from_dict(cfg)
     if method is not None and getattr(method, "needs_teacher", False) and teacher is None:
         raise ValueError(f"method {getattr(method, 'key', type(method).__name__)!r} needs a teacher detector")
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if cfg.device == "auto" else cfg.device))
+    device = _device(cfg)
     ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
     resume_path = latest_checkpoint(ckpt_dir)
-
     if resume_path is None:
-        torch.manual_seed(cfg.seed)
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed % 2**32)
-
+        _seed_everything(cfg.seed)
     model.to(device)
     if teacher is not None:
         teacher.to(device)
@@ -401,46 +497,19 @@ def train_detector(
         method.to(device)
         method.prepare(model, teacher)
 
-    transform = model.transform
-    saved_min_size = transform.min_size
-    if cfg.multi_scale:
-        if transform.fixed_size is not None:
-            log.warning("multi_scale %s ignored: the detector resizes to a fixed size %s", cfg.multi_scale,
-                        transform.fixed_size)
-        transform.min_size = tuple(cfg.multi_scale)
-
-    try:
-        if cfg.predecode:
-            data = predecode(train_dataset, model, progress=cfg.progress)
-        else:
-            data = train_dataset
+    with _multi_scale(model.transform, cfg.multi_scale):
+        data = predecode(train_dataset, model, progress=cfg.progress) if cfg.predecode else train_dataset
         n = len(data)
         if n == 0:
             raise ValueError("empty training dataset")
-
-        modules = [model] + ([method] if method is not None else [])
-        optimizer = build_optimizer(modules, cfg)
+        optimizer = build_optimizer([model] + ([method] if method is not None else []), cfg)
         scheduler = build_scheduler(optimizer, cfg)
-
-        start, history, prior_wall, resumed_from = 0, [], 0.0, None
-        if resume_path is not None:
-            ckpt = torch.load(resume_path, map_location=device, weights_only=False)
-            _check_resume_config(ckpt["config"], cfg, resume_path)
-            model.load_state_dict(ckpt["model"])
-            if method is not None and ckpt.get("method") is not None:
-                method.load_state_dict(ckpt["method"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            set_rng_state(ckpt["rng"])
-            start, history, prior_wall = int(ckpt["iteration"]), list(ckpt["history"]), float(ckpt["wall_time_s"])
-            resumed_from = start
-            log.info("resumed from %s (iteration %d)", resume_path, start)
-
+        run = _resume(resume_path, cfg, model, method, optimizer, scheduler, device)
+        start, history = run.start, run.history
         end = cfg.iterations if stop_after is None else min(cfg.iterations, int(stop_after))
         params = [p for g in optimizer.param_groups for p in g["params"]]
         last_ckpt: Path | None = None
-        window: dict[str, float] = {}
-        window_n = 0
+        window = _LossWindow()
         t_run = time.perf_counter()
 
         step_module: nn.Module = _DetStep(model, method, teacher)
@@ -455,17 +524,14 @@ def train_detector(
         def checkpoint(it: int) -> Path | None:
             if ckpt_dir is None or not dist.is_main_process():
                 return None
+            spec = getattr(model, "spec", None)
             payload = {
-                "iteration": it,
-                "model": model.state_dict(),
+                "iteration": it, "model": model.state_dict(),
                 "method": method.state_dict() if method is not None else None,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "history": history,
-                "config": cfg.to_dict(),
-                "wall_time_s": prior_wall + time.perf_counter() - t_run,
-                "spec": dataclasses.asdict(model.spec) if dataclasses.is_dataclass(getattr(model, "spec", None)) else None,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
+                "history": history, "config": cfg.to_dict(),
+                "wall_time_s": run.prior_wall + time.perf_counter() - t_run,
+                "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else None,
             }
             if live is not None:
                 live.flush()
@@ -477,36 +543,16 @@ def train_detector(
             if method is not None:
                 method.train()
                 method.train_mode(model)
-            idx, weight = dist.shard(batch_indices(n, cfg.batch_size, it, cfg.seed))
-            samples = [data[i] for i in idx]
-            images = [(img.float().div(255.0) if img.dtype == torch.uint8 else img.float()).to(device)
-                      for img, _ in samples]
-            targets = [_move_target(t, device) for _, t in samples]
-            losses = step_module(images, targets)
-            loss = losses["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at iteration {it + 1}: "
-                                         f"{ {k: float(v) for k, v in losses.items()} }")
-            optimizer.zero_grad(set_to_none=True)
-            (loss * weight).backward()
-            if cfg.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-
-            for k, v in losses.items():  # the global batch's losses (shard losses weighted as in the gradient)
-                window[k] = window.get(k, 0.0) + dist.all_sum(float(v.detach()) * weight) / dist.world_size()
-            window_n += 1
+            images, targets, weight = _batch(data, n, cfg, it, device)
+            losses, lr = _step(step_module, images, targets, weight, optimizer, scheduler, params, cfg.clip_grad_norm, it)
+            window.add(losses, weight)
             done = it + 1
             if done % max(1, cfg.log_every) == 0 or done == end:
-                rec = {"iter": done, "lr": lr, "time_s": prior_wall + time.perf_counter() - t_run}
-                rec.update({k: v / window_n for k, v in window.items()})
+                rec = window.record(done, lr, run.prior_wall + time.perf_counter() - t_run)
                 history.append(rec)
                 if live is not None:
                     cur = _curve_record(rec)
                     live.log(cur.pop("iter"), cur)
-                window, window_n = {}, 0
                 bar.set_postfix(loss=f"{rec['loss']:.3f}")
             bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != end:
@@ -519,16 +565,14 @@ def train_detector(
         if reached > start or last_ckpt is None:
             path = checkpoint(reached) if reached > start else None
             last_ckpt = path or last_ckpt or resume_path
-    finally:
-        transform.min_size = saved_min_size
 
     ran = max(0, end - start)
     return {
         "history": history,
         "iterations": reached,
         "completed": reached >= cfg.iterations,
-        "resumed_from": resumed_from,
-        "wall_time_s": prior_wall + run_wall,
+        "resumed_from": run.resumed_from,
+        "wall_time_s": run.prior_wall + run_wall,
         "run_wall_time_s": run_wall,
         "seconds_per_iteration": run_wall / ran if ran else None,
         "checkpoint": None if last_ckpt is None else str(last_ckpt),

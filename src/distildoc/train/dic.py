@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from ..data.tensors import TensorSplit
-from ..config import dic_seeds
 from ..distill import build_method
 from ..evaluate.calibration import calibration_record, temperature_scaled_metrics
 from ..models.classification import ModelSpec, build_model, count_parameters
 from ..models.registry import get_spec
+from ..settings import dataset_seeds
 from ..utils import distributed as dist
 from ..utils.io import write_json
 from .classification import (
@@ -116,7 +116,7 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     if init_from is not None:  # e.g. a Tobacco teacher starts from the RVL-CDIP teacher (head re-initialised)
         src = ModelSpec.from_dict({**_artefact_spec(init_from)})
         spec = src.replace(num_classes=NUM_CLASSES[dataset])
-    seed = dic_seeds(dic_cfg, dataset)[0]
+    seed = dataset_seeds(dic_cfg["seeds"], dataset)[0]
     torch.manual_seed(seed)  # the random init is seeded, as the students' (train_students)
     model = build_model(spec)
     ce_hparams = {"label_smoothing": float(tcfg.get("label_smoothing", 0.0))}

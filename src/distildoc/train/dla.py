@@ -27,6 +27,7 @@ from ..evaluate.detection import (EVAL_PREDICTIONS_FILE, coco_evaluate, count_pa
                                   measure_efficiency, predict_dataset, write_eval_predictions)
 from ..models.detection import DetectorSpec, build_detector, detector_spec
 from ..models.detection.vit_init import init_vit_backbone
+from ..settings import dic_run_input
 from ..utils import distributed as dist
 from ..utils.io import atomic_path, read_json, write_json
 from .curves import LIVE_DIRNAME, write_summary
@@ -46,41 +47,6 @@ def dla_spec(role: str, dla_cfg: dict, num_classes: int) -> DetectorSpec:
     overrides = dict(dla_cfg.get("overrides", {}).get(role, {}))
     return detector_spec(role, dla_cfg["detectors"], num_classes=num_classes, score_thresh=dla_cfg["eval_score_thresh"],
                          nms_thresh=dla_cfg["nms_thresh"], **overrides)
-
-
-def dic_run_input(dic_run: str) -> tuple[str, str]:
-    """Where a classification run named in `dla.vit_init` comes from, relative to ``results/<preset>/dic``:
-    ``(the dic rule output a DLA job takes as input, the run folder train_dla loads)``.
-
-    ``teachers/<dataset>/<role>`` → (``teachers/<dataset>/<role>/model.safetensors``, the folder itself);
-    ``runs/<dataset>/<teacher>__<student>__<init>__s<seed>/<method>`` → (the pair folder ``runs/<dataset>/<pair>``,
-    a directory output of dic_train_students, the run folder). Anything else raises ValueError naming it."""
-    parts = [p for p in str(dic_run).strip("/").split("/") if p]
-    if len(parts) == 3 and parts[0] == "teachers":
-        return "/".join(parts + ["model.safetensors"]), "/".join(parts)
-    if len(parts) == 4 and parts[0] == "runs" and parts[2].count("__") == 3:
-        return "/".join(parts[:3]), "/".join(parts)
-    raise ValueError(f"dla.vit_init: {dic_run!r} is no classification run; expected teachers/<dataset>/<role> or "
-                     "runs/<dataset>/<teacher>__<student>__<init>__s<seed>/<method> (relative to results/<preset>/dic)")
-
-
-def check_vit_init(vit_init: dict | None, available: list[str] | set[str]) -> None:
-    """Raise ValueError unless every `dla.vit_init` entry names a ViT-FPN role and a classification run the
-    configuration's dic stage produces (`available`: its teacher folders and student run folders, relative to
-    ``results/<preset>/dic``)."""
-    problems = []
-    for role, dic_run in (vit_init or {}).items():
-        if not str(role).startswith("ViT"):
-            problems.append(f"dla.vit_init.{role}: only ViT-FPN roles start from a classifier")
-            continue
-        if dic_run is None:
-            continue
-        dic_run_input(dic_run)  # shape check (ValueError naming it)
-        if str(dic_run).strip("/") not in set(available):
-            problems.append(f"dla.vit_init.{role}: {dic_run!r} is not produced by the dic stage of this preset "
-                            f"(available: {', '.join(sorted(available)[:12])}{' ...' if len(available) > 12 else ''})")
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 def job_config(dla_cfg: dict, role: str, method: str, dataset: str | None = None, dic_res: str | None = None) -> dict:

@@ -2,10 +2,11 @@
 
 The Snakemake files (``workflow/rules/*.smk``) hold rules; what they ask for (which splits are decoded, which
 teacher and student jobs run, which layout models train, which DocVQA cells are answered) and where each file
-lives come from here. :func:`build_plan` is a pure function of the preset (plus two existence checks of the
-real-page fixtures it names, which decide whether their rules join ``all``), so the plan is tested without
-Snakemake (``tests/test_plan.py``) and a semantic error of the configuration is a :class:`ConfigError` naming
-its key before any job runs.
+lives come from here. :func:`build_plan` is a pure function of the preset's checked settings
+(:func:`distildoc.settings.load_settings`; plus the existence checks of the real-page fixtures it names, which decide
+whether their rules join ``all``), so the plan is tested without Snakemake (``tests/test_plan.py``). The semantic
+checks of the configuration are all in :mod:`distildoc.config_checks`; what the plan raises (a :class:`ConfigError`
+naming the key) is about the file system: a fixture folder that a requested rule needs and that is missing.
 
 Layout of the results (``results/<preset>/``)::
 
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, dic_jobs
-from ..config_checks import dla_model_names
+from ..config import ConfigError
+from ..settings import (DLA_DATASET_INFO, NO_TEACHER, DicConfig, DlaConfig, DocvqaConfig, DocvqaDataset, JobKey,
+                        Settings, dic_run_input)
 
 #: splits decoded together (one process per group: importing torch costs more than decoding)
 DECODE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -41,14 +43,6 @@ DIC_DATA: dict[str, dict[str, Any]] = {
                 "eval": {"test": "tobacco_test"}},
 }
 
-#: the layout datasets a real-data preset may train on (`dla.datasets`): the table each one fills
-DLA_DATASET_INFO: dict[str, dict[str, str]] = {
-    "doclaynet": {"table": "table3", "label": "DocLayNet core"},
-    "prima": {"table": "table13", "label": "PRImA (seeded 80/20 page split, held-out 20 %)"},
-}
-
-NO_TEACHER = "none"
-
 
 def _exists(root: Path, path: str | None, name: str = "") -> bool:
     return bool(path) and (root / path / name).exists()
@@ -62,14 +56,13 @@ class DicPlan:
     """Classification: decoded splits, teacher jobs, student jobs (one per dataset, teacher or ``none``,
     student, init, seed, training that job's methods) and their folders."""
 
-    cfg: dict[str, Any]
+    cfg: DicConfig
     res: str
     splits: dict[str, tuple[str, str, str]]  # split -> (label file, image root of its paths, images it needs)
-    jobs: dict[tuple[str, str, str, str, int], list[str]]
+    jobs: dict[JobKey, list[str]]
 
     @classmethod
-    def build(cls, cfg: dict[str, Any], data: str, res: str, synthetic: bool) -> DicPlan:
-        dic = cfg["dic"]
+    def build(cls, dic: DicConfig, data: str, res: str, synthetic: bool) -> DicPlan:
         syn = f"{data}/synthetic"
         if synthetic:
             splits = {
@@ -94,11 +87,11 @@ class DicPlan:
                 **{f"tobacco_{s}": (f"{data}/labels/tobacco_{s}.txt", f"{raw}/tobacco3482", tob_done)
                    for s in ("train", "val", "test")},
             }
-        return cls(dic, f"{res}/dic", splits, dic_jobs(dic))
+        return cls(dic, f"{res}/dic", splits, dic.jobs())
 
     @property
     def size(self) -> int:
-        return self.cfg["img_size"]
+        return self.cfg.img_size
 
     def tensor_path(self, split: str) -> str:
         return f"{self.res}/tensors/{split}_{self.size}.pt"
@@ -127,7 +120,7 @@ class DicPlan:
         """The decoded splits a teacher trains and is evaluated on; a Tobacco-3482 teacher that fine-tunes the
         RVL-CDIP one (`dic.tobacco_teacher_from_rvl`) also waits for it."""
         inp = self._split_inputs(dataset, "teacher")
-        if dataset == "tobacco" and self.cfg["tobacco_teacher_from_rvl"]:
+        if dataset == "tobacco" and self.cfg.tobacco_teacher_from_rvl:
             inp["init_from"] = f"{self.teacher_dir('rvl', teacher)}/metrics.json"
         return inp
 
@@ -155,16 +148,22 @@ class DicPlan:
 
     def teachers(self) -> list[tuple[str, str]]:
         """(dataset, teacher) of every teacher job, once each however many grid blocks name it."""
-        return list(dict.fromkeys((ds, b["teacher"]) for ds in self.cfg["datasets"] for b in self.cfg["grid"]))
+        return self.cfg.teachers()
+
+    def teacher_view(self, dataset: str, teacher: str) -> dict[str, Any]:
+        """A teacher job's params (:meth:`distildoc.settings.DicConfig.teacher_view`)."""
+        return self.cfg.teacher_view(dataset, teacher)
+
+    def student_view(self, dataset: str, teacher: str, student: str, init: str, seed: int | str) -> dict[str, Any]:
+        """A student job's params: what it reads of `dic` for the methods it trains."""
+        return self.cfg.student_view(student, init, self.student_methods(dataset, teacher, student, init, seed))
 
     def teacher_metrics(self) -> list[str]:
         return [f"{self.teacher_dir(ds, t)}/metrics.json" for ds, t in self.teachers()]
 
     def classifier_runs(self) -> set[str]:
         """Every classifier this stage trains, relative to :attr:`res` (what `dla.vit_init` may name)."""
-        return ({f"teachers/{ds}/{t}" for ds, t in self.teachers()}
-                | {f"runs/{ds}/{t}__{st}__{init}__s{seed}/{m}"
-                   for (ds, t, st, init, seed), methods in self.jobs.items() for m in methods})
+        return self.cfg.classifier_runs()
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -174,7 +173,7 @@ class DicPlan:
 class DlaPlan:
     """Layout: Table 3's models (and Table 13's on further datasets), their inputs, the real-page evaluation."""
 
-    cfg: dict[str, Any]
+    cfg: DlaConfig
     res: str
     dic_res: str
     synthetic: bool
@@ -187,24 +186,10 @@ class DlaPlan:
     warnings: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, cfg: dict[str, Any], data: str, res: str, synthetic: bool, dic: DicPlan, root: Path) -> DlaPlan:
-        from ..train.dla import check_vit_init  # imports torch (the detector registry)
-
-        dla = cfg["dla"]
-        datasets = tuple(dla.get("datasets", ["doclaynet"]))
-        if "datasets" in dla and (synthetic or datasets[0] != "doclaynet" or len(set(datasets)) != len(datasets)):
-            raise ConfigError(f"dla.datasets: {list(datasets)} -- only for real data, starting with doclaynet "
-                              "(Table 3), each dataset once")
-        unknown = [d for d in datasets if d not in DLA_DATASET_INFO]
-        if unknown:
-            raise ConfigError(f"dla.datasets: unknown {unknown}; known: {', '.join(DLA_DATASET_INFO)}")
+    def build(cls, dla: DlaConfig, data: str, res: str, synthetic: bool, dic: DicPlan, root: Path) -> DlaPlan:
         # ViT-FPN backbones initialised from a trained classifier of the dic stage: the DAG edge dic -> dla
-        vit_init = {r: v for r, v in (dla.get("vit_init") or {}).items() if v}
-        try:
-            check_vit_init(vit_init, dic.classifier_runs())
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        publaynet = (dla.get("real_eval") or {}).get("publaynet")
+        vit_init = dict(dla.vit_init)
+        publaynet = dla.publaynet
         publaynet_on = _exists(root, publaynet, "samples.json")
         warnings = ()
         if publaynet and not publaynet_on:
@@ -212,7 +197,7 @@ class DlaPlan:
                         "on real PubLayNet pages (dla_runs.csv has no mAP_publaynet)",)
         # the COCO files and page images the detectors train / evaluate on
         data_root = f"{data}/synthetic/rvl" if synthetic else "data/raw/doclaynet"
-        return cls(dla, f"{res}/dla", dic.res, synthetic, data_root, datasets, tuple(dla_model_names(dla)), vit_init,
+        return cls(dla, f"{res}/dla", dic.res, synthetic, data_root, dla.datasets, tuple(dla.model_names()), vit_init,
                    publaynet, publaynet_on, warnings)
 
     @property
@@ -248,13 +233,11 @@ class DlaPlan:
         """The part of `dla` one training job depends on (`distildoc.train.dla.job_config`)."""
         from ..train.dla import job_config
 
-        return job_config(self.cfg, role, method, dataset, dic_res=self.dic_res)
+        return job_config(self.cfg.as_dict(), role, method, dataset, dic_res=self.dic_res)
 
     def train_inputs(self, teacher: str, role: str, dataset: str | None = None) -> dict[str, str]:
         """A layout job's COCO files, its teacher's checkpoint when distilled, the classifier its ViT backbone
         starts from (`dla.vit_init`)."""
-        from ..train.dla import dic_run_input
-
         res = self.extra_res(dataset) if dataset else self.res
         inp = {"train": f"{res}/data/train.json", "val": f"{res}/data/val.json"}
         if teacher != NO_TEACHER:
@@ -302,21 +285,14 @@ class DlaPlan:
 
 # ------------------------------------------------------------------------------------------------ DocVQA
 
-#: the `docvqa` keys a grid / real-fixture job reads (the reader and how prompts are built and scored): a change
-#: of the question count, the datasets or the tables' choices re-runs no reader
-DOCVQA_RUN_KEYS = ("prompts", "dla_prompts", "reader", "max_new_tokens", "batch_size", "use_chat_template",
-                   "max_context", "truncation", "reuse_identical_prompts", "anls_threshold", "skip_failed",
-                   "dla_score_threshold", "dla_ignore_labels", "explain_tags")
-
-
 @dataclass(frozen=True)
 class DocvqaPlan:
     """DocVQA: question sets, the layout models whose tags are tried, the grid's cells and their files."""
 
-    cfg: dict[str, Any]
+    cfg: DocvqaConfig
     res: str
     qa_root: str
-    datasets: dict[str, dict[str, Any]]
+    datasets: dict[str, DocvqaDataset]
     dla_models: tuple[str, ...]
     cells: tuple[tuple[str, str], ...]  # (prompt, dla model or "none"), in distildoc.docvqa.run.grid_cells order
     dla_res: str
@@ -324,19 +300,14 @@ class DocvqaPlan:
     realfixture_on: bool = False
 
     @classmethod
-    def build(cls, cfg: dict[str, Any], res: str, data: str, synthetic: bool, dla: DlaPlan,
+    def build(cls, dv: DocvqaConfig, res: str, data: str, synthetic: bool, dla: DlaPlan,
               root: Path) -> DocvqaPlan:
-        dv = cfg["docvqa"]
-        datasets = {d["name"]: d for d in dv["datasets"]}
-        # `all` = Table 3's models; a name the layout stage does not train is stopped by config_checks
-        models = (dla.models if dv["dla_models"] == "all" else tuple(dv["dla_models"])) if dv["dla_prompts"] else ()
-        if models and dv["table4_dla_model"] not in models:
-            raise ConfigError(f"docvqa.table4_dla_model: {dv['table4_dla_model']!r} is not among docvqa.dla_models "
-                              f"({', '.join(models)})")
-        cells = tuple((p, NO_TEACHER) for p in dv["prompts"]) + tuple((p, m) for m in models for p in dv["dla_prompts"])
+        datasets = {d.name: d for d in dv.datasets}
+        # `all` = Table 3's models (config_checks stops a name the layout stage does not train)
+        models = (dla.models if dv.dla_models == "all" else tuple(dv.dla_models)) if dv.dla_prompts else ()
+        cells = tuple((p, NO_TEACHER) for p in dv.prompts) + tuple((p, m) for m in models for p in dv.dla_prompts)
         return cls(dv, f"{res}/docvqa", f"{data}/synthetic/rvl" if synthetic else "data/raw/docvqa", datasets,
-                   models, cells, dla.res, f"{data}/synthetic",
-                   _exists(root, dv["realfixture"]["path"]))
+                   models, cells, dla.res, f"{data}/synthetic", _exists(root, dv.realfixture_path))
 
     @property
     def primary(self) -> str:
@@ -347,13 +318,9 @@ class DocvqaPlan:
     def extra(self) -> list[str]:
         return [n for n in self.datasets if n != self.primary]
 
-    @property
-    def realfixture(self) -> dict[str, Any]:
-        return self.cfg["realfixture"]
-
     def run_view(self) -> dict[str, Any]:
-        """The `docvqa` keys a grid / real-fixture job reads (:data:`DOCVQA_RUN_KEYS`)."""
-        return {k: self.cfg[k] for k in DOCVQA_RUN_KEYS}
+        """The `docvqa` keys a grid / real-fixture job reads (:data:`distildoc.settings.DOCVQA_RUN_KEYS`)."""
+        return self.cfg.run_view()
 
     def questions(self, dataset: str) -> str:
         return f"{self.res}/questions.json" if dataset == self.primary else f"{self.res}/{dataset}/questions.json"
@@ -365,13 +332,11 @@ class DocvqaPlan:
 
     def ocr_input(self, dataset: str) -> str | list:
         """The OCR file a dataset's grid reads (synthetic ground truth or DUE jsonl); none for Tesseract."""
-        ocr = self.datasets[dataset]["ocr"]
-        if ocr["source"] == "synthetic":
-            return ocr.get("path") or f"{self.syn}/rvl/ocr/{self.cfg['qa_split']}.jsonl"
-        if ocr["source"] == "due":
-            if not ocr.get("path"):
-                raise ConfigError(f"docvqa.datasets[{dataset}].ocr.path: a DUE source needs its jsonl path")
-            return ocr["path"]
+        d = self.datasets[dataset]
+        if d.ocr_source == "synthetic":
+            return d.ocr_path or f"{self.syn}/rvl/ocr/{self.cfg.qa_split}.jsonl"
+        if d.ocr_source == "due":
+            return d.ocr_path  # required (config_checks)
         return []  # tesseract: the page images named in the questions
 
     def cell_files(self, dataset: str, name: str) -> list[str]:
@@ -383,14 +348,14 @@ class DocvqaPlan:
     def realfixture_inputs(self) -> dict[str, str]:
         """The real DocVQA fixture's questions and folder (and the layout model whose tags it gets); a ConfigError
         naming the key when the folder is missing."""
-        folder = self.realfixture["path"]
+        folder = self.cfg.realfixture_path
         if not self.realfixture_on:
             raise ConfigError(f"docvqa_realfixture: the real DocVQA fixture folder {folder!r} (params.yaml "
                               "docvqa.realfixture.path, relative to the repository) does not exist; it holds "
                               "val_v1.0.json and the page images of ../shared/realdata/docvqa")
         inp = {"qa": f"{folder}/val_v1.0.json", "folder": folder}
-        if self.realfixture["dla_model"]:
-            inp["model"] = f"{self.dla_res}/models/{self.realfixture['dla_model']}/model.pt"
+        if self.cfg.realfixture_dla_model:
+            inp["model"] = f"{self.dla_res}/models/{self.cfg.realfixture_dla_model}/model.pt"
         return inp
 
 
@@ -401,7 +366,7 @@ class DocvqaPlan:
 class Plan:
     """Everything the rules of one preset ask for. Build it with :func:`build_plan`."""
 
-    cfg: dict[str, Any]
+    cfg: Settings
     preset: str
     data: str
     res: str
@@ -417,19 +382,22 @@ class Plan:
 
     def synthetic_splits(self) -> list[tuple[str, str]]:
         """(dataset, split) pairs the preset generates."""
-        sizes = self.cfg["data"]["synthetic"]
+        sizes = self.cfg.data.raw["synthetic"]
         return [(ds, split) for ds in ("rvl", "rvl_n", "tobacco") for split in sizes[ds]]
 
 
-def build_plan(cfg: dict[str, Any], root: str | Path = ".") -> Plan:
-    """The plan of the validated preset `cfg` (`distildoc.config.validate_config` + `config_checks`), paths relative
-    to the repository `root` (where the real-page fixture folders it names are looked up). Raises ConfigError
-    naming the key of a setting the DAG cannot honour."""
+def build_plan(settings: Settings, root: str | Path = ".") -> Plan:
+    """The plan of a preset's checked `settings` (:func:`distildoc.settings.load_settings`), paths relative to the
+    repository `root` (where the real-page fixture folders it names are looked up)."""
     root = Path(root)
-    preset = cfg["name"]
+    preset = settings.name
     data, res, logs = f"data/{preset}", f"results/{preset}", f"logs/{preset}"
-    synthetic = cfg["data"]["source"] == "synthetic"
-    dic = DicPlan.build(cfg, data, res, synthetic)
-    dla = DlaPlan.build(cfg, data, res, synthetic, dic, root)
-    docvqa = DocvqaPlan.build(cfg, res, data, synthetic, dla, root)
-    return Plan(cfg, preset, data, res, logs, synthetic, dic, dla, docvqa)
+    synthetic = settings.data.synthetic
+    dic = DicPlan.build(settings.dic, data, res, synthetic)
+    dla = DlaPlan.build(settings.dla, data, res, synthetic, dic, root)
+    if settings.real_teacher is not None and not dla.publaynet_on:
+        raise ConfigError(f"real_teacher: dla.real_eval.publaynet ({dla.publaynet!r}) has no samples.json; it must "
+                          "name a folder (relative to the repository) holding the PubLayNet page images and "
+                          "samples.json, e.g. ../shared/realdata/publaynet")
+    docvqa = DocvqaPlan.build(settings.docvqa, res, data, synthetic, dla, root)
+    return Plan(settings, preset, data, res, logs, synthetic, dic, dla, docvqa)
