@@ -107,49 +107,95 @@ def _front_matter(meta: dict) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
 
 
-def write_classifier_card(run_dir: str | os.PathLike, out_dir: str | os.PathLike, artefact: dict, parity: dict,
-                          labels: list[str]) -> None:
-    """config.json + README.md of a classifier export."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
-    spec, tspec = artefact["model_spec"], artefact.get("teacher_spec")
-    method = artefact.get("method") or metrics.get("method")
-    dataset = metrics.get("dataset")
-    _, preset = results_root_of(run_dir)
-    source = preset_data_source(preset)
-    from .classifier import DATASET_NAMES
+def _split_rows(splits: dict) -> list[str]:
+    rows = ["| split | pages | accuracy % | ECE | AURC | NLL |", "|---|---|---|---|---|---|"]
+    for name, m in splits.items():
+        rows.append(f"| {name} | {m.get('n', '–')} | {_pct(m.get('accuracy'))} | {_num(m.get('ece'))} | "
+                    f"{_num(m.get('aurc'))} | {_num(m.get('nll'))} |")
+    return rows
 
-    ds_name = DATASET_NAMES.get(str(dataset), str(dataset))
+
+def _classifier_parity_rows(parity: dict) -> list[str]:
+    prow = ["| comparison | max abs Δlogit | mean abs Δlogit | top-1 agreement % |", "|---|---|---|---|"]
+    for key, label in (("onnx_fp32_vs_torch", "ONNX fp32 vs PyTorch"), ("onnx_int8_vs_fp32", "ONNX int8 vs ONNX fp32")):
+        if key in parity:
+            c = parity[key]
+            prow.append(f"| {label} | {c['max_abs_logit_diff']:.3g} | {c['mean_abs_logit_diff']:.3g} | "
+                        f"{_pct(c['top1_agreement'])} |")
+    pm = parity.get("metrics") or {}
+    if pm:
+        prow += ["", "| variant | accuracy % | ECE | NLL |", "|---|---|---|---|"]
+        for key, label in (("torch", "PyTorch"), ("onnx_fp32", "ONNX fp32"), ("onnx_int8", "ONNX int8")):
+            if key in pm:
+                prow.append(f"| {label} | {_pct(pm[key]['accuracy'])} | {_num(pm[key]['ece'])} | {_num(pm[key]['nll'])} |")
+    return prow
+
+
+def _quantization_text(q: dict) -> str:
+    calibration = q.get("calibration") or {}
+    return {"static": "static QDQ quantisation (per-channel int8 weights, symmetric int8 activations calibrated on "
+                      f"{calibration.get('n', '?')} pages of `{calibration.get('source')}`)",
+            "dynamic": "dynamic quantisation (int8 MatMul / Gemm / Conv weights, activations quantised at run time)",
+            "none": "none (no int8 file)"}.get(q.get("mode"), str(q.get("mode")))
+
+
+def _int8_line(parity: dict) -> str:
+    if "int8_accuracy_drop" not in parity:
+        return ""
+    return (f" int8 accuracy drop on these pages: {100 * parity['int8_accuracy_drop']:+.2f} points (fp32 − int8): "
+            + ("int8 is fine to deploy." if parity.get("int8_recommended") else
+               "**int8 is not recommended for this model** (more than 1 point lost); use `model.onnx`."))
+
+
+def _classifier_config(run_dir: Path, spec: dict, tspec: dict | None, artefact: dict, parity: dict, labels: list[str],
+                       metrics: dict, method: str | None, preset: str | None, source: str | None) -> dict:
+    """The export's config.json: files, input / output, labels, preprocessing, where the model came from."""
     arch = spec.get("label") or f"{spec.get('role')} ({spec.get('name')})"
     teacher_arch = (tspec.get("label") or f"{tspec.get('role')} ({tspec.get('name')})") if tspec else None
     has_int8 = "model.int8.onnx" in parity.get("files", {})
-    config = {
+    size = int(spec["img_size"])
+    return {
         "format": EXPORT_FORMAT, "task": "image-classification",
         "files": {"fp32": "model.onnx", "int8": "model.int8.onnx" if has_int8 else None},
         "input": {"name": "pixel_values", "shape": ["batch", 3, spec["img_size"], spec["img_size"]], "dtype": "float32"},
         "output": {"name": "logits", "shape": ["batch", len(labels)], "dtype": "float32"},
-        "img_size": int(spec["img_size"]), "num_classes": len(labels), "labels": labels,
+        "img_size": size, "num_classes": len(labels), "labels": labels,
         "id2label": {str(i): n for i, n in enumerate(labels)},
-        "preprocessing": {**CLASSIFIER_PREPROCESSING, "img_size": int(spec["img_size"])},
-        "source": {"run_dir": str(run_dir), "preset": preset, "data_source": source, "dataset": dataset,
+        "preprocessing": {**CLASSIFIER_PREPROCESSING, "img_size": size},
+        "source": {"run_dir": str(run_dir), "preset": preset, "data_source": source, "dataset": metrics.get("dataset"),
                    "role": spec.get("role"), "arch": arch, "timm_name": spec.get("name"), "method": method,
                    "teacher": teacher_arch, "teacher_role": tspec.get("role") if tspec else None,
                    "init": metrics.get("init"), "seed": metrics.get("seed"),
                    "parameters": artefact.get("parameters")},
     }
-    write_json(out_dir / "config.json", config)
 
+
+def _classifier_licences(run_dir: Path, metrics: dict, tspec: dict | None, teacher_arch: str | None,
+                         source: str | None, ds_name: str) -> tuple[str, list[str]]:
+    """The card's licence id (the most restrictive known one of student and teacher) and its licence lines."""
     lic_id, lic_text = _licence(metrics.get("weights"), metrics.get("init"))
     teacher_lic = None
     if tspec:
-        tm = _teacher_metrics(run_dir, dataset, tspec.get("role"), tspec.get("checkpoint"))
+        tm = _teacher_metrics(run_dir, metrics.get("dataset"), tspec.get("role"), tspec.get("checkpoint"))
         if tm is not None:
             tid, ttext = _licence(tm.get("weights"), tm.get("init"))
             teacher_lic = (tid, ttext)
-            if tid not in ("mit", lic_id):  # the card's licence is the most restrictive known one
+            if tid not in ("mit", lic_id):
                 lic_id = tid if lic_id == "mit" else "other"
-    splits = metrics.get("splits") or {}
-    test = splits.get("test") or {}
+    lines = [f"- Student: {lic_text}."]
+    if teacher_lic:
+        lines.append(f"- Teacher ({teacher_arch}): {teacher_lic[1]}.")
+    if source == "synthetic":
+        lines.append(f"- Training data: synthetic {ds_name}-style pages generated by this project: no third-party terms.")
+    else:
+        lines.append(f"- Training data: {ds_name}; RVL-CDIP / Tobacco-3482 images come from the IIT-CDIP collection "
+                     "(UCSF Industry Documents Library): see its terms (industrydocuments.ucsf.edu/help/copyright).")
+    return lic_id, lines
+
+
+def _classifier_meta(lic_id: str, spec: dict, tspec: dict | None, method: str | None, dataset: str | None,
+                     ds_name: str, source: str | None, test: dict) -> dict[str, Any]:
+    """The Hugging Face front matter of the card (licence, tags, model-index with the test metrics)."""
     meta: dict[str, Any] = {
         "license": lic_id, "library_name": "onnx", "pipeline_tag": "image-classification",
         "tags": ["document-image-classification", "knowledge-distillation", "distildoc", "onnx"]
@@ -164,28 +210,30 @@ def write_classifier_card(run_dir: str | os.PathLike, out_dir: str | os.PathLike
             "dataset": {"name": f"{ds_name} test ({source or 'unknown'} pages)", "type": str(dataset)},
             "metrics": [{"type": "accuracy", "value": round(float(test["accuracy"]), 4)},
                         {"type": "ece", "value": round(float(test["ece"]), 4)}]}]}]
+    return meta
 
-    rows = ["| split | pages | accuracy % | ECE | AURC | NLL |", "|---|---|---|---|---|---|"]
-    for name, m in splits.items():
-        rows.append(f"| {name} | {m.get('n', '–')} | {_pct(m.get('accuracy'))} | {_num(m.get('ece'))} | "
-                    f"{_num(m.get('aurc'))} | {_num(m.get('nll'))} |")
-    prow = ["| comparison | max abs Δlogit | mean abs Δlogit | top-1 agreement % |", "|---|---|---|---|"]
-    for key, label in (("onnx_fp32_vs_torch", "ONNX fp32 vs PyTorch"), ("onnx_int8_vs_fp32", "ONNX int8 vs ONNX fp32")):
-        if key in parity:
-            c = parity[key]
-            prow.append(f"| {label} | {c['max_abs_logit_diff']:.3g} | {c['mean_abs_logit_diff']:.3g} | "
-                        f"{_pct(c['top1_agreement'])} |")
-    pm = parity.get("metrics") or {}
-    if pm:
-        prow += ["", "| variant | accuracy % | ECE | NLL |", "|---|---|---|---|"]
-        for key, label in (("torch", "PyTorch"), ("onnx_fp32", "ONNX fp32"), ("onnx_int8", "ONNX int8")):
-            if key in pm:
-                prow.append(f"| {label} | {_pct(pm[key]['accuracy'])} | {_num(pm[key]['ece'])} | {_num(pm[key]['nll'])} |")
-    q = parity.get("quantization", {})
-    qtext = {"static": "static QDQ quantisation (per-channel int8 weights, symmetric int8 activations calibrated on "
-                       f"{(q.get('calibration') or {}).get('n', '?')} pages of `{(q.get('calibration') or {}).get('source')}`)",
-             "dynamic": "dynamic quantisation (int8 MatMul / Gemm / Conv weights, activations quantised at run time)",
-             "none": "none (no int8 file)"}.get(q.get("mode"), str(q.get("mode")))
+
+def write_classifier_card(run_dir: str | os.PathLike, out_dir: str | os.PathLike, artefact: dict, parity: dict,
+                          labels: list[str]) -> None:
+    """config.json + README.md of a classifier export."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+    spec, tspec = artefact["model_spec"], artefact.get("teacher_spec")
+    method = artefact.get("method") or metrics.get("method")
+    dataset = metrics.get("dataset")
+    _, preset = results_root_of(run_dir)
+    source = preset_data_source(preset)
+    from .classifier import DATASET_NAMES
+
+    ds_name = DATASET_NAMES.get(str(dataset), str(dataset))
+    config = _classifier_config(run_dir, spec, tspec, artefact, parity, labels, metrics, method, preset, source)
+    arch, teacher_arch = config["source"]["arch"], config["source"]["teacher"]
+    write_json(out_dir / "config.json", config)
+    lic_id, lic_lines = _classifier_licences(run_dir, metrics, tspec, teacher_arch, source, ds_name)
+    splits = metrics.get("splits") or {}
+    meta = _classifier_meta(lic_id, spec, tspec, method, dataset, ds_name, source, splits.get("test") or {})
+    rows, prow = _split_rows(splits), _classifier_parity_rows(parity)
+    qtext, int8_line = _quantization_text(parity.get("quantization", {})), _int8_line(parity)
     data_line = {"synthetic": f"**synthetic** {ds_name}-style pages generated by the pipeline (`data.source: synthetic` of "
                               f"preset `{preset}`): the scores below are on synthetic pages, not on real {ds_name}",
                  None: f"{ds_name} (data source not recorded)"}.get(source, f"{ds_name} (`data.source: {source}` of preset `{preset}`)")
@@ -193,20 +241,7 @@ def write_classifier_card(run_dir: str | os.PathLike, out_dir: str | os.PathLike
                      + ("its frozen classifier head is part of this model (SimKD)\n"
                         if str(method).startswith("simkd") else "used during training only\n")) if tspec else \
         "- **Teacher**: none (trained on the labels alone)\n"
-    lic_lines = [f"- Student: {lic_text}."]
-    if teacher_lic:
-        lic_lines.append(f"- Teacher ({teacher_arch}): {teacher_lic[1]}.")
-    if source == "synthetic":
-        lic_lines.append(f"- Training data: synthetic {ds_name}-style pages generated by this project: no third-party terms.")
-    else:
-        lic_lines.append(f"- Training data: {ds_name}; RVL-CDIP / Tobacco-3482 images come from the IIT-CDIP collection "
-                         "(UCSF Industry Documents Library): see its terms (industrydocuments.ucsf.edu/help/copyright).")
     short_method = ("teacher, " if metrics.get("role") == "teacher" else "") + METHOD_NAMES.get(str(method), str(method))
-    int8_line = ""
-    if "int8_accuracy_drop" in parity:
-        int8_line = (f" int8 accuracy drop on these pages: {100 * parity['int8_accuracy_drop']:+.2f} points (fp32 − int8): "
-                     + ("int8 is fine to deploy." if parity.get("int8_recommended") else
-                        "**int8 is not recommended for this model** (more than 1 point lost); use `model.onnx`."))
     body = f"""
 # {arch} document classifier ({short_method}, DistilDoc reproduction)
 
@@ -262,14 +297,10 @@ Or with the project's CLI: `distildoc classify {out_dir} page.png` (`--int8` for
     write_text(out_dir / "README.md", _front_matter(meta) + body)
 
 
-def write_detector_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike, spec: dict, metrics: dict,
-                        parity: dict, labels: dict[int, str], input_size: tuple[int, int]) -> None:
-    """config.json + README.md of a detector export."""
-    model_dir, out_dir = Path(model_dir), Path(out_dir)
-    _, preset = results_root_of(model_dir)
-    source = preset_data_source(preset)
-    h, w = input_size
-    config = {
+def _detector_config(model_dir: Path, spec: dict, metrics: dict, labels: dict[int, str], h: int, w: int,
+                     preset: str | None, source: str | None) -> dict:
+    """The detector export's config.json: files, input / outputs, labels, pre- and post-processing, provenance."""
+    return {
         "format": EXPORT_FORMAT, "task": "object-detection",
         "files": {"fp32": "model.onnx", "int8": None},
         "input": {"name": "image", "shape": [1, 3, "page_height", "page_width"], "dtype": "float32"},
@@ -288,11 +319,10 @@ def write_detector_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike
                    "teacher_dir": metrics.get("teacher_dir"), "params_M": metrics.get("params_M")},
         "masks": "not exported (boxes only; the PyTorch model folder predicts masks)",
     }
-    write_json(out_dir / "config.json", config)
-    lic_id, lic_text = _licence(metrics.get("weights_provenance"), "random" if not metrics.get("weights_provenance") else None)
-    meta = {"license": lic_id, "library_name": "onnx", "pipeline_tag": "object-detection",
-            "tags": ["document-layout-analysis", "mask-rcnn", "knowledge-distillation", "distildoc", "onnx"],
-            "metrics": ["mAP"]}
+
+
+def _detector_rows(metrics: dict, parity: dict) -> tuple[list[str], list[str]]:
+    """The card's evaluation rows (bbox / segm AP, per class) and parity rows (per page)."""
     bbox = metrics.get("bbox") or {}
     per_class = bbox.get("per_class") or {}
     rows = ["| metric | value |", "|---|---|"] + [f"| bbox {k} | {_num(bbox.get(k), 2)} |" for k in ("AP", "AP50", "AP75")
@@ -301,12 +331,27 @@ def write_detector_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike
         rows.append(f"| segm AP | {_num(metrics['segm'].get('AP'), 2)} |")
     if per_class:
         rows += ["", "| class | bbox AP |", "|---|---|"] + [f"| {k} | {_num(v, 2)} |" for k, v in per_class.items()]
-    p = parity.get("pages", [])
     prow = ["| page | detections (PyTorch / ONNX) | max abs Δbox px | max abs Δscore | labels equal |",
             "|---|---|---|---|---|"]
-    for r in p:
+    for r in parity.get("pages", []):
         prow.append(f"| {Path(r['page']).name} | {r['n_torch']} / {r['n_onnx']} | {_num(r['max_abs_box_diff'], 3)} | "
                     f"{_num(r['max_abs_score_diff'], 3)} | {r['labels_equal']} |")
+    return rows, prow
+
+
+def write_detector_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike, spec: dict, metrics: dict,
+                        parity: dict, labels: dict[int, str], input_size: tuple[int, int]) -> None:
+    """config.json + README.md of a detector export."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    _, preset = results_root_of(model_dir)
+    source = preset_data_source(preset)
+    h, w = input_size
+    write_json(out_dir / "config.json", _detector_config(model_dir, spec, metrics, labels, h, w, preset, source))
+    lic_id, lic_text = _licence(metrics.get("weights_provenance"), "random" if not metrics.get("weights_provenance") else None)
+    meta = {"license": lic_id, "library_name": "onnx", "pipeline_tag": "object-detection",
+            "tags": ["document-layout-analysis", "mask-rcnn", "knowledge-distillation", "distildoc", "onnx"],
+            "metrics": ["mAP"]}
+    rows, prow = _detector_rows(metrics, parity)
     method = metrics.get("method", "supervised")
     body = f"""
 # {spec.get('label')} layout detector (Mask R-CNN, {method}, DistilDoc reproduction)

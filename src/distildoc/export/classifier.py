@@ -200,6 +200,36 @@ def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {k: m[k] for k in ("accuracy", "ece", "nll", "n")}
 
 
+def _parity_inputs(test: TensorSplit | None, test_src: str | None, max_parity_pages: int | None, n_random: int,
+                   img_size: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """The pages parity is checked on (and their labels): the test split's first pages, or seeded random inputs."""
+    if test is not None:
+        n = len(test) if max_parity_pages is None else min(len(test), max_parity_pages)
+        x, y = test.batch(slice(0, n))
+        inputs = {"source": test_src, "kind": "test split", "n": n, "of": len(test), "img_size": img_size}
+        return x.contiguous().numpy(), y.numpy(), inputs
+    g = np.random.default_rng(0)
+    x = g.uniform(-1, 1, size=(n_random, 3, img_size, img_size)).astype(np.float32)
+    return x, None, {"source": f"{n_random} uniform [-1, 1] random inputs (seed 0)", "kind": "random", "n": n_random,
+                     "img_size": img_size}
+
+
+def _calibration(calib_set: TensorSplit | None, calib_src: str | None, test_src: str | None, x: np.ndarray | None,
+                 n_calib: int, run_dir: Path, family: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """The pages static quantisation calibrates on: the calibration split's first `n_calib`, else the first test
+    pages `x` (noted); neither is an error naming what to pass."""
+    if calib_set is not None:
+        m = min(n_calib, len(calib_set))
+        return calib_set.batch(slice(0, m))[0].contiguous().numpy(), {"source": calib_src, "n": m}
+    if x is not None:
+        calib = x[:n_calib]
+        return calib, {"source": test_src, "n": len(calib),
+                       "note": "no calibration split given: calibrated on the first test pages"}
+    raise ValueError(f"{run_dir}: static int8 quantisation of a {family} needs calibration pages: pass "
+                     "calib_split (a decoded validation split, e.g. results/<preset>/dic/tensors/"
+                     "<dataset>_val_<img_size>.pt) or test_split, or quantization='dynamic'/'none'")
+
+
 def export_classifier(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                       test_split: TensorSplit | str | os.PathLike | None = None,
                       calib_split: TensorSplit | str | os.PathLike | None = None,
@@ -230,16 +260,7 @@ def export_classifier(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     test, test_src = _as_split(test_split)
     calib_set, calib_src = _as_split(calib_split)
-    if test is not None:
-        n = len(test) if max_parity_pages is None else min(len(test), max_parity_pages)
-        x, y = test.batch(slice(0, n))
-        x, y = x.contiguous().numpy(), y.numpy()
-        inputs = {"source": test_src, "kind": "test split", "n": n, "of": len(test)}
-    else:
-        g = np.random.default_rng(0)
-        x, y = g.uniform(-1, 1, size=(n_random, 3, img_size, img_size)).astype(np.float32), None
-        inputs = {"source": f"{n_random} uniform [-1, 1] random inputs (seed 0)", "kind": "random", "n": n_random}
-    inputs["img_size"] = img_size
+    x, y, inputs = _parity_inputs(test, test_src, max_parity_pages, n_random, img_size)
 
     ref = torch_logits(deployed, x)
     fp32 = onnx_logits(ort_session(fp32_path), x)
@@ -265,18 +286,8 @@ def export_classifier(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     else:
         calib, calib_note = None, None
         if mode == "static":
-            if calib_set is not None:
-                m = min(n_calib, len(calib_set))
-                calib = calib_set.batch(slice(0, m))[0].contiguous().numpy()
-                calib_note = {"source": calib_src, "n": m}
-            elif test is not None:
-                calib = x[:n_calib]
-                calib_note = {"source": test_src, "n": len(calib),
-                              "note": "no calibration split given: calibrated on the first test pages"}
-            else:
-                raise ValueError(f"{run_dir}: static int8 quantisation of a {family} needs calibration pages: pass "
-                                 "calib_split (a decoded validation split, e.g. results/<preset>/dic/tensors/"
-                                 "<dataset>_val_<img_size>.pt) or test_split, or quantization='dynamic'/'none'")
+            calib, calib_note = _calibration(calib_set, calib_src, test_src, x if test is not None else None, n_calib,
+                                             run_dir, family)
         q = quantize_classifier(fp32_path, int8_path, mode, calib)
         if calib_note is not None:
             q["calibration"] = calib_note
