@@ -100,6 +100,59 @@ def match_detections(ref_boxes, ref_labels, boxes, labels, iou: float = 0.5) -> 
     return n
 
 
+def _parity_pages(pages: Sequence[str | os.PathLike] | None, n_pages: int, h: int, w: int) -> list[tuple[str, Image.Image]]:
+    """The first `n_pages` readable pages (RGB), or one seeded random page when none is given or readable."""
+    from ..data.images import split_readable
+
+    images: list[tuple[str, Image.Image]] = []
+    if pages:
+        readable, _ = split_readable(pages)
+        for p in readable[:n_pages]:
+            with Image.open(p) as im:
+                images.append((str(p), im.convert("RGB")))
+    if not images:
+        g = np.random.default_rng(0)
+        images.append(("random page (seed 0)", Image.fromarray(g.integers(0, 256, (h, w, 3), dtype=np.uint8))))
+    return images
+
+
+def _page_parity(name: str, image: Image.Image, wrapper: nn.Module, model: nn.Module, session: Any,
+                 score_thresh: float) -> dict[str, Any]:
+    """One page through the exported module (PyTorch), ONNX, and PyTorch at the page's own size: detections above
+    `score_thresh` compared in order, and the fixed-size ONNX detections matched to the native-size ones."""
+    x = detector_page_tensor(image)[None]
+    with torch.no_grad():
+        tb, tl, ts = (t.numpy() for t in wrapper(x))
+        native = model([x[0]])[0]
+    ob, ol, os_ = session.run(None, {INPUT_NAME: x.numpy()})
+    tk, ok = ts >= score_thresh, os_ >= score_thresh
+    n = min(int(tk.sum()), int(ok.sum()))
+    rec = {"page": name, "page_size": list(image.size), "n_torch": int(tk.sum()), "n_onnx": int(ok.sum()),
+           "max_abs_box_diff": float(np.abs(tb[:n] - ob[:n]).max()) if n else 0.0,
+           "max_abs_score_diff": float(np.abs(ts[:n] - os_[:n]).max()) if n else 0.0,
+           "labels_equal": bool(tk.sum() == ok.sum() and np.array_equal(tl[tk], ol[ok])),
+           "n_all_torch": int(len(ts)), "n_all_onnx": int(len(os_))}
+    # the fixed-size ONNX graph vs PyTorch at the page's own size (the model's min_size / max_size resize)
+    nk = native["scores"].numpy() >= score_thresh
+    m = match_detections(native["boxes"].numpy()[nk], native["labels"].numpy()[nk], ob[ok], ol[ok])
+    rec["native_size"] = {"n_torch_native": int(nk.sum()), "matched": m}
+    return rec
+
+
+def _fixed_vs_native(records: list[dict[str, Any]], h: int, w: int, score_thresh: float) -> dict[str, Any]:
+    """How many of the native-size PyTorch detections the fixed-size ONNX graph finds again, over all pages."""
+    matched = sum(r["native_size"]["matched"] for r in records)
+    native_n = sum(r["native_size"]["n_torch_native"] for r in records)
+    onnx_n = sum(r["n_onnx"] for r in records)
+    return {
+        "recall": matched / native_n if native_n else None,
+        "precision": matched / onnx_n if onnx_n else None,
+        "note": (f"ONNX (pages resized to {w}x{h}) vs PyTorch at each page's own size: {matched} of {native_n} native "
+                 f"detections (score >= {score_thresh}) matched (IoU >= 0.5, same label) by the {onnx_n} "
+                 "fixed-size ones."),
+    }
+
+
 def export_detector(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                     pages: Sequence[str | os.PathLike] | None = None, input_size: tuple[int, int] | None = None,
                     n_pages: int = 2, score_thresh: float = 0.5, opset: int = OPSET, card: bool = True) -> dict[str, Any]:
@@ -112,7 +165,6 @@ def export_detector(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         input_size: ``(H, W)`` the graph resizes pages to; default :func:`default_input_size`.
         score_thresh: detections compared in the parity check (and counted in the fixed-vs-native match).
     """
-    from ..data.images import split_readable
     from ..train.dla import load_detector, model_label_names
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -130,37 +182,8 @@ def export_detector(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     log.info("exported %s -> %s (internal size %dx%d)", model_dir, onnx_path, w, h)
     session = ort_session(onnx_path)
 
-    images: list[tuple[str, Image.Image]] = []
-    if pages:
-        readable, _ = split_readable(pages)
-        for p in readable[:n_pages]:
-            with Image.open(p) as im:
-                images.append((str(p), im.convert("RGB")))
-    if not images:
-        g = np.random.default_rng(0)
-        images.append(("random page (seed 0)", Image.fromarray(g.integers(0, 256, (h, w, 3), dtype=np.uint8))))
-
-    records = []
-    native_matched = native_n = onnx_n = 0
-    for name, image in images:
-        x = detector_page_tensor(image)[None]
-        with torch.no_grad():
-            tb, tl, ts = (t.numpy() for t in wrapper(x))
-            native = model([x[0]])[0]
-        ob, ol, os_ = session.run(None, {INPUT_NAME: x.numpy()})
-        tk, ok = ts >= score_thresh, os_ >= score_thresh
-        n = min(int(tk.sum()), int(ok.sum()))
-        rec = {"page": name, "page_size": list(image.size), "n_torch": int(tk.sum()), "n_onnx": int(ok.sum()),
-               "max_abs_box_diff": float(np.abs(tb[:n] - ob[:n]).max()) if n else 0.0,
-               "max_abs_score_diff": float(np.abs(ts[:n] - os_[:n]).max()) if n else 0.0,
-               "labels_equal": bool(tk.sum() == ok.sum() and np.array_equal(tl[tk], ol[ok])),
-               "n_all_torch": int(len(ts)), "n_all_onnx": int(len(os_))}
-        # the fixed-size ONNX graph vs PyTorch at the page's own size (the model's min_size / max_size resize)
-        nk = native["scores"].numpy() >= score_thresh
-        m = match_detections(native["boxes"].numpy()[nk], native["labels"].numpy()[nk], ob[ok], ol[ok])
-        rec["native_size"] = {"n_torch_native": int(nk.sum()), "matched": m}
-        native_matched, native_n, onnx_n = native_matched + m, native_n + int(nk.sum()), onnx_n + int(ok.sum())
-        records.append(rec)
+    records = [_page_parity(name, image, wrapper, model, session, score_thresh)
+               for name, image in _parity_pages(pages, n_pages, h, w)]
     record: dict[str, Any] = {
         "format": PARITY_FORMAT, "model_dir": str(model_dir), "task": "object-detection",
         "exporter": f"torch.onnx.export (TorchScript), opset {opset}", "input_size": [h, w],
@@ -168,13 +191,7 @@ def export_detector(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "max_abs_box_diff": max(r["max_abs_box_diff"] for r in records),
         "max_abs_score_diff": max(r["max_abs_score_diff"] for r in records),
         "labels_equal": all(r["labels_equal"] for r in records),
-        "fixed_vs_native": {
-            "recall": native_matched / native_n if native_n else None,
-            "precision": native_matched / onnx_n if onnx_n else None,
-            "note": (f"ONNX (pages resized to {w}x{h}) vs PyTorch at each page's own size: {native_matched} of {native_n} native "
-                     f"detections (score >= {score_thresh}) matched (IoU >= 0.5, same label) by the {onnx_n} "
-                     "fixed-size ones."),
-        },
+        "fixed_vs_native": _fixed_vs_native(records, h, w, score_thresh),
         "files": {"model.onnx": file_record(onnx_path)},
         "versions": versions("torch", "torchvision", "onnx", "onnxruntime"),
     }
