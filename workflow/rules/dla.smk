@@ -47,6 +47,9 @@ rule dla_train:
     benchmark:
         f"{LOGS}/benchmarks/dla_train/{{dla_teacher}}__{{dla_role}}__{{dla_method}}.tsv"
     threads: 1
+    # the layout chain (teacher -> distilled students -> predictions -> DocVQA grid) is the DAG's longest: start it
+    # beside the classification teachers, so that the many short student jobs fill the cores at the end
+    priority: 10
     resources:
         **train_resources(),
     conda:

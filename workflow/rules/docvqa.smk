@@ -125,6 +125,8 @@ rule docvqa_realfixture:
     benchmark:
         f"{LOGS}/benchmarks/docvqa_realfixture/realfixture.tsv"
     threads: 2
+    # needs only the layout teacher: run it when that is ready rather than last, after the tables
+    priority: 5
     conda:
         ENV
     message:
