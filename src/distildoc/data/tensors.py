@@ -1,7 +1,7 @@
 """Pre-decoded image splits: every image decoded once to uint8 at the final size, kept as one tensor.
 
-Training then never touches JPEG/PNG/TIFF decoding or DataLoader workers (measured on 2-core CPUs:
-decoding dominated small-model steps). A split file holds ``images`` (N×H×W uint8, grayscale),
+Training then never touches JPEG/PNG/TIFF decoding or DataLoader workers (on 2-core CPUs decoding
+dominated the small models' steps: docs/tuning.md). A split file holds ``images`` (N×H×W uint8, grayscale),
 ``labels`` (N int64), ``ids`` (relative paths) and ``skipped`` (unreadable inputs, named).
 """
 

@@ -16,19 +16,12 @@ default of torch 2.14 fails on two of the project's model families (SimKD-CNN's 
 with ``.tolist()`` is data-dependent; timm BEiT's attention reshape fails a view check under a dynamic
 batch), while the TorchScript exporter handles every family the presets train.
 
-Quantisation ("auto"): measured on the default preset's RVL-CDIP test split (640 pages, 96 px)
-(docs/deploy.md has the table):
-
-* CNNs (EfficientNet-Lite / ResNet): dynamic quantisation (int8 weights, activations quantised per batch at
-  run time, ``ConvInteger``) collapses them (SimKD EfficientNet-Lite0: 46.4 % -> 11.4 % accuracy, 12 %
-  top-1 agreement); static QDQ quantisation with per-channel int8 weights and symmetric int8 activations
-  calibrated on 64 validation pages keeps them (47.2 %, 85 % agreement).
-* Transformers (ViT / BEiT): dynamic quantisation (MatMul / Gemm weights int8) keeps them (ViT-T: 26.25 %
-  -> 25.9 %, 98 % agreement) and needs no calibration pages.
-
-Static int8 of the EfficientNet-Lites is not reliable: the MSE-distilled Lite0 drops 79.8 % -> 58.9 % (int16
-activations do no better, so the int8 weights are the cause), while the Lite2 teacher keeps 98.4 %. With a
-test split, parity.json says ``int8_recommended`` (accuracy drop <= 1 point) and the model card repeats it.
+Quantisation ("auto"): static QDQ quantisation (per-channel int8 weights, symmetric int8 activations calibrated
+on validation pages) for CNNs, which dynamic quantisation (``ConvInteger``) collapses; dynamic quantisation
+(MatMul / Gemm weights int8, no calibration pages) for transformers, which keep their accuracy under it. Static
+int8 of the EfficientNet-Lites is still not always reliable, so with a test split parity.json says
+``int8_recommended`` (accuracy drop <= 1 point) and the model card repeats it. The measurements behind this are
+in ``docs/tuning.md`` ("Export") and ``docs/deploy.md``.
 """
 
 from __future__ import annotations

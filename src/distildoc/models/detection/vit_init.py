@@ -19,12 +19,8 @@ The classifier's run folder (``distildoc.train.classification.save_classifier``:
 :func:`init_vit_backbone` loads into a built detector and returns a provenance record (run folder, file,
 sha256, dropped keys, grids) that the DLA job writes into its ``metrics.json``.
 
-Measured effect (default preset: 200 training / 60 validation pages, the embedded spec at 256×256, the ``vit``
-recipe AdamW 1e-3 cosine, warm-up 60, clipping 1; one seed; classifiers trained with the project's
-``train_teacher`` on ``rvl_train_96.pt``: ViT-B 10 epochs, test accuracy 0.61, ViT-T 15 epochs, 0.81), bbox
-mAP after 600 iterations: ViT-B-FPN 6.03 random → 10.31 from the classifier, ViT-T-FPN 6.55 → 9.97 (after
-300 of them: ViT-T 0.62 → 1.59); at 200 iterations both are below 1 either way. Same cost per iteration
-(455-466 / 398-399 CPU-s for the 600).
+What it buys (bbox mAP of ViT-FPN detectors from random vs from the classifier) is measured in
+``docs/tuning.md`` ("Layout").
 """
 
 from __future__ import annotations
