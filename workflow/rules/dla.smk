@@ -24,6 +24,7 @@ rule dla_split:
     benchmark:
         f"{LOGS}/benchmarks/dla_split/split.tsv"
     threads: 1
+    priority: 20  # seconds that gate the layout chain (priorities do not pass to a job's inputs)
     conda:
         ENV
     message:
