@@ -18,6 +18,13 @@ tags left out), then end it:
   word boundary after at least one word), the end-of-sequence tokens and newline tokens. After a newline
   only end-of-sequence may follow (so the answer is one line with or without the stop rule). A page
   without words allows only end-of-sequence (an empty answer, scored 0: never dropped).
+* **Question echoes** (``question=`` given; the reader option ``exclude_question_spans``): a span whose
+  words are nothing but a contiguous run of the question's words (``"1987"``, ``"Employee Benefits"`` for
+  "What is the Expenses for Employee Benefits for 1987?") is not an answer: it only repeats the question.
+  Such spans are left out of the trie (a longer span through them stays: ``"1987 Salaries"`` may still
+  pass through ``"1987"``, it just cannot end there). Words are compared after ANLS's normalisation
+  (lower-case, whitespace-split) with punctuation also stripped from each word's ends (``"1987?"`` and
+  ``"1986*"`` are ``"1987"`` and ``"1986"``); a span of punctuation only is never an echo.
 * A question whose answer is not in the OCR still gets the model's favourite span: wrong, but scored.
 
 Rows are constrained independently, so batching does not change the answers (up to the model's own
@@ -26,6 +33,7 @@ numerics under padding).
 
 from __future__ import annotations
 
+import string
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +64,23 @@ def spans(words: Sequence[str], max_words: int = DEFAULT_MAX_SPAN_WORDS) -> list
         for j in range(i + 1, min(n, i + max_words) + 1):
             out.setdefault(" ".join(words[i:j]), None)
     return list(out)
+
+
+def match_words(text: str) -> tuple[str, ...]:
+    """`text`'s words as compared for question echoes: lower-cased, split on whitespace (ANLS's
+    normalisation), punctuation stripped from each word's ends, words of punctuation only dropped."""
+    stripped = (w.strip(string.punctuation) for w in text.lower().split())
+    return tuple(w for w in stripped if w)
+
+
+def repeats_question(span: str, question_words: Sequence[str]) -> bool:
+    """True when the (non-empty) :func:`match_words` of `span` are a contiguous run of `question_words`
+    (themselves :func:`match_words` of the question)."""
+    words = match_words(span)
+    n = len(words)
+    if n == 0:
+        return False
+    return any(tuple(question_words[i:i + n]) == words for i in range(len(question_words) - n + 1))
 
 
 def anchor_of(rendered_prompt: str) -> str:
@@ -111,9 +136,13 @@ def continuation_ids(tokenizer, anchor: str, texts: Sequence[str]) -> list[list[
 
 
 def build_span_trie(tokenizer, words: Sequence[str], anchor: str = "Answer:",
-                    max_words: int = DEFAULT_MAX_SPAN_WORDS) -> SpanTrie:
-    """The trie of every span of `words` (with and without a leading space) tokenised after `anchor`."""
+                    max_words: int = DEFAULT_MAX_SPAN_WORDS, question: str | None = None) -> SpanTrie:
+    """The trie of every span of `words` (with and without a leading space) tokenised after `anchor`;
+    with a `question`, spans that only repeat it (:func:`repeats_question`) are left out."""
     texts = spans(words, max_words)
+    if question is not None:
+        question_words = match_words(question)
+        texts = [t for t in texts if not repeats_question(t, question_words)]
     trie = SpanTrie()
     for variant in ([" " + t for t in texts], texts):
         for tokens in continuation_ids(tokenizer, anchor, variant):
@@ -123,7 +152,7 @@ def build_span_trie(tokenizer, words: Sequence[str], anchor: str = "Answer:",
 
 
 class SpanTrieCache:
-    """Tries by (words, anchor, max_words), least recently used dropped beyond `size`."""
+    """Tries by (words, anchor, max_words, question words), least recently used dropped beyond `size`."""
 
     def __init__(self, tokenizer, size: int = 64) -> None:
         self.tokenizer, self.size = tokenizer, size
@@ -135,11 +164,11 @@ class SpanTrieCache:
     def __len__(self) -> int:
         return len(self._tries)
 
-    def get(self, words: Sequence[str], anchor: str, max_words: int) -> SpanTrie:
-        key = (tuple(words), anchor, int(max_words))
+    def get(self, words: Sequence[str], anchor: str, max_words: int, question: str | None = None) -> SpanTrie:
+        key = (tuple(words), anchor, int(max_words), None if question is None else match_words(question))
         trie = self._tries.get(key)
         if trie is None:
-            trie = build_span_trie(self.tokenizer, words, anchor, max_words)
+            trie = build_span_trie(self.tokenizer, words, anchor, max_words, question)
             self._tries[key] = trie
             while len(self._tries) > self.size:
                 self._tries.popitem(last=False)

@@ -54,6 +54,7 @@ from distildoc.docvqa.llm.base import (
     failure,
     fit_prompt,
     postprocess,
+    question_of,
     span_words,
 )
 from distildoc.docvqa.llm.extractive import (
@@ -124,6 +125,10 @@ class TransformersReader:
             (:attr:`PromptParts.words <distildoc.docvqa.llm.base.PromptParts.words>`; a prompt without
             them: the words of its document text, of the whole string for a plain str prompt).
         max_span_words: longest extractive answer, in words.
+        exclude_question_spans: under extractive decoding, refuse an answer that only repeats a
+            contiguous run of the question's words (:func:`~distildoc.docvqa.llm.extractive.repeats_question`;
+            needs the prompt's :attr:`~distildoc.docvqa.llm.base.PromptParts.question`); no effect on free
+            decoding.
         use_chat_template: wrap prompts in the tokenizer's chat template (default: raw text, as the paper).
         chat_template: a Jinja chat template for a tokenizer that has none (a GGUF file without
             ``tokenizer.chat_template``); the tokenizer's own template wins when it has one.
@@ -161,6 +166,7 @@ class TransformersReader:
         stop_at_newline: bool | None = None,
         decoding: str = "free",
         max_span_words: int = DEFAULT_MAX_SPAN_WORDS,
+        exclude_question_spans: bool = False,
         num_threads: int | None = None,
         sort_by_length: bool = True,
         convert_cache: str | os.PathLike | None = None,
@@ -184,6 +190,7 @@ class TransformersReader:
         if max_span_words < 1:
             raise ValueError(f"max_span_words must be >= 1, got {max_span_words}")
         self.max_span_words = int(max_span_words)
+        self.exclude_question_spans = bool(exclude_question_spans)
 
         if gguf_file is not None and Path(gguf_file).is_absolute():
             model, gguf_file = str(Path(gguf_file).parent), Path(gguf_file).name
@@ -370,7 +377,7 @@ class TransformersReader:
                 continue
             if self.decoding == "extractive":
                 # spans of the whole page, also when its document text was cut to fit
-                fitted[i] = dataclasses.replace(fitted[i], words=span_words(prompt))
+                fitted[i] = dataclasses.replace(fitted[i], words=span_words(prompt), question=question_of(prompt))
         order = sorted(fitted, key=lambda i: -fitted[i].n_tokens) if self.sort_by_length else sorted(fitted)
         for batch in batches(order, self.batch_size):
             try:
@@ -411,7 +418,8 @@ class TransformersReader:
             from transformers import LogitsProcessorList
 
             tries = [self._tries.get(f.words if f.words is not None else span_words(f.text), anchor_of(r),
-                                     self.max_span_words) for f, r in zip(items, rendered)]
+                                     self.max_span_words, f.question if self.exclude_question_spans else None)
+                     for f, r in zip(items, rendered)]
             kwargs["logits_processor"] = LogitsProcessorList([
                 SpanConstraint(tries, prompt_len, self.eos_token_ids, self.newline_token_ids)])
         with torch.inference_mode():
@@ -442,7 +450,8 @@ class TransformersReader:
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "postprocess": self.postprocess,
                 "use_chat_template": self.use_chat_template, "system_prompt": self.system_prompt,
                 "stop_at_newline": self.stop_at_newline, "decoding": self.decoding, "search": "greedy",
-                "max_span_words": self.max_span_words if self.decoding == "extractive" else None}
+                "max_span_words": self.max_span_words if self.decoding == "extractive" else None,
+                "exclude_question_spans": self.exclude_question_spans if self.decoding == "extractive" else None}
 
 
 class _LineComplete(StoppingCriteria):
