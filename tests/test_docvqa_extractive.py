@@ -234,18 +234,20 @@ def _is_span(answer: str, words) -> bool:
     return answer in set(spans(list(words), 6))
 
 
-@pytest.mark.parametrize("exclude", [False, True], ids=["echoes-allowed", "echoes-excluded"])
-def test_extractive_answers_are_spans_and_batch_invariant(reader, exclude) -> None:
+@pytest.mark.parametrize("exclude,beams", [(False, 1), (True, 1), (True, 3)],
+                         ids=["greedy", "greedy-echoes-excluded", "beam3-echoes-excluded"])
+def test_extractive_answers_are_spans_and_batch_invariant(reader, exclude, beams) -> None:
     assert reader.describe()["decoding"] == "extractive"
     prompts = batch_prompts("task")
-    reader.exclude_question_spans = exclude
+    reader.exclude_question_spans, reader.num_beams = exclude, beams
     try:
         assert reader.describe()["exclude_question_spans"] is exclude
+        assert reader.describe()["search"] == ("greedy" if beams == 1 else f"beam{beams}")
         batched = reader.generate(prompts)
         reader.batch_size = 1
         single = reader.generate(prompts)
     finally:
-        reader.batch_size, reader.exclude_question_spans = 8, False
+        reader.batch_size, reader.exclude_question_spans, reader.num_beams = 8, False, 1
     assert [r.raw_text for r in batched] == [r.raw_text for r in single]
     assert [r.finish_reason for r in batched] == [r.finish_reason for r in single]
     for p, r in zip(prompts, batched):
@@ -253,6 +255,9 @@ def test_extractive_answers_are_spans_and_batch_invariant(reader, exclude) -> No
         assert r.finish_reason in ("stop", "eos", "length")
         if exclude:
             assert not repeats_question(r.text, match_words(p.question)), (r.text, p.question)
+    if beams > 1:
+        assert all(r.finish_reason == "eos" for r in batched)  # beam hypotheses end at end-of-sequence
+        return
     # greedy free decoding answers "University of Delft" here (a name not on the page)
     by_question = {q: r.text for (_, q), r in zip(_pages(), batched)}
     assert by_question["What is the name of the University?"] == "VANDERBILT UNIVERSITY"
@@ -295,3 +300,27 @@ def test_excluding_question_echoes_changes_an_echoed_year(reader) -> None:
         reader.exclude_question_spans = False
     assert echo.text == "1986*" and repeats_question(echo.text, match_words(question))
     assert _is_span(answer.text, words) and not repeats_question(answer.text, match_words(question)), answer.text
+
+
+def test_beam_rows_are_constrained_by_their_own_tokens(tokenizer) -> None:
+    """Beam search's layout: 2 prompts x 2 beams (rows 0-1 prompt 0, rows 2-3 prompt 1), rows reordered
+    between steps; each row's allowed tokens follow from its own tokens and its prompt's trie only."""
+    import torch
+
+    eos, newline = tokenizer.eos_token_id, tokenizer("\n", add_special_tokens=False)["input_ids"][0]
+    tries = [build_span_trie(tokenizer, WORDS, "Answer:", max_words=2),
+             build_span_trie(tokenizer, ["Rent", "9,154", "Legal", "8,399"], "Answer:", max_words=2)]
+    proc = SpanConstraint(tries, 1, [eos], [newline])
+    paths = [_ids(tokenizer, t) for t in (" Vanderbilt University", " 1987 Salaries", " Rent 9,154", " Legal 8,399")]
+    k = min(len(p) for p in paths)
+    rows = [[0] + p[:k] for p in paths]
+    for perm in ([0, 1, 2, 3], [1, 0, 3, 2]):  # beams swapped inside each prompt
+        out = proc(torch.tensor([rows[i] for i in perm]), torch.zeros(4, len(tokenizer)))
+        for r, i in enumerate(perm):
+            trie = tries[r // 2]
+            node = trie.walk(rows[i][1:])
+            expect = set(trie.children[node]) | ({eos, newline} if trie.accept[node] else set())
+            assert set(torch.nonzero(torch.isfinite(out[r])).flatten().tolist()) == expect, (perm, r)
+            assert paths[i][k] in expect if k < len(paths[i]) else eos in expect
+    with pytest.raises(ValueError, match="rows"):
+        proc(torch.zeros((3, 1), dtype=torch.long), torch.zeros(3, len(tokenizer)))

@@ -28,7 +28,8 @@ tags left out), then end it:
 * A question whose answer is not in the OCR still gets the model's favourite span: wrong, but scored.
 
 Rows are constrained independently, so batching does not change the answers (up to the model's own
-numerics under padding).
+numerics under padding). Each row's state is a function of its own tokens, so the processor also serves
+beam search (the reader's ``num_beams``), whose rows are reordered at every step.
 """
 
 from __future__ import annotations
@@ -190,8 +191,12 @@ def newline_token_ids(tokenizer) -> set[int]:
 class SpanConstraint(LogitsProcessor):
     """Masks every token that would leave the row's span trie (see the module docstring).
 
+    A row's state is recomputed from its own generated tokens at every step (a walk of at most
+    ``max_new_tokens`` trie edges), so rows may be reordered between steps: beam search's rows are
+    ``len(tries) * num_beams``, the beams of prompt ``k`` being rows ``k * num_beams ... (k + 1) * num_beams - 1``.
+
     Args:
-        tries: one trie per batch row.
+        tries: one trie per prompt.
         prompt_len: the (left-padded) prompt length; generated tokens start there.
         eos_ids: end-of-sequence tokens (also the padding of finished rows).
         newline_ids: tokens that end the answer line.
@@ -203,36 +208,33 @@ class SpanConstraint(LogitsProcessor):
         self.prompt_len = int(prompt_len)
         self.eos_ids = sorted(set(eos_ids))
         self.newline_ids = sorted(set(newline_ids) - set(self.eos_ids))
-        self.state = [0] * len(self.tries)
-        self.seen = 0
         self._allowed: list[dict[int, object]] = [{} for _ in self.tries]
 
-    def __deepcopy__(self, memo):  # keep one state whatever transformers copies
+    def __deepcopy__(self, memo):  # transformers copies its processors; the tries are read-only
         return self
 
-    def _advance(self, row: int, token: int) -> None:
-        state = self.state[row]
-        if state == _FINISHED:
-            return
-        if token in self.eos_ids:
-            self.state[row] = _FINISHED
-        elif state == _ENDED:
-            self.state[row] = _FINISHED  # cannot happen under the mask
-        elif token in self.tries[row].children[state]:
-            self.state[row] = self.tries[row].children[state][token]
-        elif token in self.newline_ids:
-            self.state[row] = _ENDED
-        else:
-            self.state[row] = _FINISHED  # cannot happen under the mask
+    def state(self, trie: SpanTrie, tokens: Iterable[int]) -> int:
+        """The trie node reached by `tokens`, or :data:`_ENDED` / :data:`_FINISHED`."""
+        state = 0
+        for token in tokens:
+            if state == _FINISHED:
+                break
+            if token in self.eos_ids or state == _ENDED:
+                state = _FINISHED  # after a newline only end-of-sequence can come (the mask)
+            elif token in trie.children[state]:
+                state = trie.children[state][token]
+            elif token in self.newline_ids:
+                state = _ENDED
+            else:
+                state = _FINISHED  # cannot happen under the mask
+        return state
 
-    def allowed(self, row: int) -> list[int] | None:
-        """Allowed next tokens of `row`, None for no constraint (a finished row)."""
-        state = self.state[row]
+    def allowed(self, trie: SpanTrie, state: int) -> list[int] | None:
+        """Allowed next tokens at `state` of `trie`, None for no constraint (a finished row)."""
         if state == _FINISHED:
             return None
         if state == _ENDED:
             return list(self.eos_ids)
-        trie = self.tries[row]
         ids = list(trie.children[state])
         if trie.accept[state]:
             ids += self.eos_ids + self.newline_ids
@@ -243,20 +245,19 @@ class SpanConstraint(LogitsProcessor):
     def __call__(self, input_ids, scores):
         import torch
 
-        n = input_ids.shape[1] - self.prompt_len
-        if n > self.seen:
-            for row, tokens in enumerate(input_ids[:, self.prompt_len + self.seen:].tolist()):
-                for t in tokens:
-                    self._advance(row, t)
-            self.seen = n
+        rows = scores.shape[0]
+        if rows % len(self.tries):
+            raise ValueError(f"{rows} rows for {len(self.tries)} tries")
+        per_trie = rows // len(self.tries)
         mask = torch.full_like(scores, float("-inf"))
-        for row in range(scores.shape[0]):
-            state = self.state[row]
-            index = self._allowed[row].get(state)
+        for row, tokens in enumerate(input_ids[:, self.prompt_len:].tolist()):
+            k = row // per_trie
+            state = self.state(self.tries[k], tokens)
+            index = self._allowed[k].get(state)
             if index is None:
-                ids = self.allowed(row)
+                ids = self.allowed(self.tries[k], state)
                 index = "all" if ids is None else torch.tensor(ids, dtype=torch.long, device=scores.device)
-                self._allowed[row][state] = index
+                self._allowed[k][state] = index
             if isinstance(index, str):
                 mask[row] = 0.0
             else:

@@ -13,6 +13,11 @@ SmolLM2 default).
 * Extractive decoding (``decoding="extractive"``; default ``free``, the paper's setting): the answer may
   only spell a contiguous span of the page's OCR words (:mod:`distildoc.docvqa.llm.extractive`), through a
   logits processor over a trie of the spans' tokens.
+* Beam search (``num_beams > 1``; default 1, greedy): transformers' beam search, hypotheses ranked by
+  their summed log-probability divided by ``length ** length_penalty`` (default 1: the mean per token);
+  under extractive decoding this ranks whole spans of the trie rather than committing to the first
+  token. The stop rule is off under beam search (a hypothesis ends at end-of-sequence; extractive
+  decoding ends every span with it).
 * Finish reasons: ``stop`` (the stop rule, see ``stop_at_newline``), ``eos``, ``length``; a row stopped by
   the stop rule on its last step is ``stop``.
 * Prompts: the raw prompt string (as the paper) or, with ``use_chat_template=True``, the tokenizer's
@@ -129,6 +134,9 @@ class TransformersReader:
             contiguous run of the question's words (:func:`~distildoc.docvqa.llm.extractive.repeats_question`;
             needs the prompt's :attr:`~distildoc.docvqa.llm.base.PromptParts.question`); no effect on free
             decoding.
+        num_beams: beams of the search (1: greedy, the paper's setting).
+        length_penalty: beam search's length normalisation exponent (score = summed log-probability /
+            length ** length_penalty).
         use_chat_template: wrap prompts in the tokenizer's chat template (default: raw text, as the paper).
         chat_template: a Jinja chat template for a tokenizer that has none (a GGUF file without
             ``tokenizer.chat_template``); the tokenizer's own template wins when it has one.
@@ -167,6 +175,8 @@ class TransformersReader:
         decoding: str = "free",
         max_span_words: int = DEFAULT_MAX_SPAN_WORDS,
         exclude_question_spans: bool = False,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
         num_threads: int | None = None,
         sort_by_length: bool = True,
         convert_cache: str | os.PathLike | None = None,
@@ -191,6 +201,10 @@ class TransformersReader:
             raise ValueError(f"max_span_words must be >= 1, got {max_span_words}")
         self.max_span_words = int(max_span_words)
         self.exclude_question_spans = bool(exclude_question_spans)
+        if num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+        self.num_beams = int(num_beams)
+        self.length_penalty = float(length_penalty)
 
         if gguf_file is not None and Path(gguf_file).is_absolute():
             model, gguf_file = str(Path(gguf_file).parent), Path(gguf_file).name
@@ -409,7 +423,9 @@ class TransformersReader:
         prompt_len = enc["input_ids"].shape[1]
         kwargs = dict(self.generation_kwargs)
         stopper = None
-        if self.stop_at_newline:
+        if self.num_beams > 1:
+            kwargs.update(num_beams=self.num_beams, length_penalty=self.length_penalty, early_stopping=True)
+        elif self.stop_at_newline:
             from transformers import StoppingCriteriaList
 
             stopper = _LineComplete(self.tokenizer, prompt_len)
@@ -449,7 +465,9 @@ class TransformersReader:
                 "max_new_tokens": self.max_new_tokens, "max_context": self.max_context,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "postprocess": self.postprocess,
                 "use_chat_template": self.use_chat_template, "system_prompt": self.system_prompt,
-                "stop_at_newline": self.stop_at_newline, "decoding": self.decoding, "search": "greedy",
+                "stop_at_newline": self.stop_at_newline, "decoding": self.decoding,
+                "search": "greedy" if self.num_beams == 1 else f"beam{self.num_beams}",
+                "length_penalty": self.length_penalty if self.num_beams > 1 else None,
                 "max_span_words": self.max_span_words if self.decoding == "extractive" else None,
                 "exclude_question_spans": self.exclude_question_spans if self.decoding == "extractive" else None}
 
