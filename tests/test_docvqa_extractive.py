@@ -204,6 +204,24 @@ def test_question_echoes_cannot_end_an_answer(tokenizer) -> None:
     assert torch.isfinite(out).sum() == 1 and int(out.argmax()) == eos
 
 
+def test_the_cache_tokenises_a_page_once_for_all_its_questions(tokenizer, monkeypatch) -> None:
+    import distildoc.docvqa.llm.extractive as extractive
+
+    words = ["Salaries", "$117,047", "1987", "Rent", "9,154"]
+    questions = (QUESTION, "What is the Rent?", None, QUESTION)
+    want = [build_span_trie(tokenizer, words, "Answer:", 3, q) for q in questions]
+    calls = []
+    real = extractive.tokenise_spans
+    monkeypatch.setattr(extractive, "tokenise_spans", lambda *a: calls.append(a) or real(*a))
+    cache = extractive.SpanTrieCache(tokenizer)
+    for question, trie in zip(questions, want):
+        got = cache.get(words, "Answer:", 3, question)
+        assert got.children == trie.children and got.accept == trie.accept
+    assert want[0].accept != want[1].accept  # the questions' tries differ
+    assert len(calls) == 1 and len(cache) == 3  # one tokenisation; QUESTION's trie came from the cache
+    assert cache.get(words, "Answer:", 3, "what is the rent") is cache.get(words, "Answer:", 3, "What is the Rent?")
+
+
 def test_a_page_without_words_allows_only_the_end(tokenizer) -> None:
     import torch
 

@@ -136,46 +136,83 @@ def continuation_ids(tokenizer, anchor: str, texts: Sequence[str]) -> list[list[
     return [row[k:] if row[:k] == head and len(row) > k else None for row in ids]
 
 
+#: A page's spans, each with its continuation tokens after the anchor with and without a leading space
+#: (None: that variant merges into the anchor or is empty).
+TokenisedSpans = list[tuple[str, tuple[list[int] | None, list[int] | None]]]
+
+
+def tokenise_spans(tokenizer, words: Sequence[str], anchor: str = "Answer:",
+                   max_words: int = DEFAULT_MAX_SPAN_WORDS) -> TokenisedSpans:
+    """Every span of `words` with its tokens after `anchor`, as ``(" " + span, span)`` variants."""
+    texts = spans(words, max_words)
+    spaced = continuation_ids(tokenizer, anchor, [" " + t for t in texts])
+    bare = continuation_ids(tokenizer, anchor, texts)
+    return [(t, (a or None, b or None)) for t, a, b in zip(texts, spaced, bare)]
+
+
+def trie_of(tokenised: TokenisedSpans, question: str | None = None) -> SpanTrie:
+    """The trie of tokenised spans; with a `question`, spans that only repeat it (:func:`repeats_question`)
+    are left out."""
+    question_words = None if question is None else match_words(question)
+    kept = [variants for text, variants in tokenised
+            if question_words is None or not repeats_question(text, question_words)]
+    trie = SpanTrie()
+    for index in (0, 1):  # the spaced variants first
+        for variants in kept:
+            if variants[index]:
+                trie.insert(variants[index])
+    return trie
+
+
 def build_span_trie(tokenizer, words: Sequence[str], anchor: str = "Answer:",
                     max_words: int = DEFAULT_MAX_SPAN_WORDS, question: str | None = None) -> SpanTrie:
     """The trie of every span of `words` (with and without a leading space) tokenised after `anchor`;
     with a `question`, spans that only repeat it (:func:`repeats_question`) are left out."""
-    texts = spans(words, max_words)
-    if question is not None:
-        question_words = match_words(question)
-        texts = [t for t in texts if not repeats_question(t, question_words)]
-    trie = SpanTrie()
-    for variant in ([" " + t for t in texts], texts):
-        for tokens in continuation_ids(tokenizer, anchor, variant):
-            if tokens:
-                trie.insert(tokens)
-    return trie
+    return trie_of(tokenise_spans(tokenizer, words, anchor, max_words), question)
 
 
 class SpanTrieCache:
-    """Tries by (words, anchor, max_words, question words), least recently used dropped beyond `size`."""
+    """Tries by (words, anchor, max_words, question words), least recently used dropped beyond `size`; the
+    tokenised spans of a page (the expensive part) are cached too, so each question of a page only
+    re-inserts them."""
 
     def __init__(self, tokenizer, size: int = 64) -> None:
         self.tokenizer, self.size = tokenizer, size
         self._tries: OrderedDict[tuple, SpanTrie] = OrderedDict()
+        self._tokenised: OrderedDict[tuple, TokenisedSpans] = OrderedDict()
 
     def clear(self) -> None:
         self._tries.clear()
+        self._tokenised.clear()
 
     def __len__(self) -> int:
         return len(self._tries)
 
     def get(self, words: Sequence[str], anchor: str, max_words: int, question: str | None = None) -> SpanTrie:
-        key = (tuple(words), anchor, int(max_words), None if question is None else match_words(question))
-        trie = self._tries.get(key)
+        page = (tuple(words), anchor, int(max_words))
+        key = page + (None if question is None else match_words(question),)
+        trie = _lru_get(self._tries, key)
         if trie is None:
-            trie = build_span_trie(self.tokenizer, words, anchor, max_words, question)
-            self._tries[key] = trie
-            while len(self._tries) > self.size:
-                self._tries.popitem(last=False)
-        else:
-            self._tries.move_to_end(key)
+            tokenised = _lru_get(self._tokenised, page)
+            if tokenised is None:
+                tokenised = tokenise_spans(self.tokenizer, words, anchor, max_words)
+                _lru_put(self._tokenised, page, tokenised, self.size)
+            trie = trie_of(tokenised, question)
+            _lru_put(self._tries, key, trie, self.size)
         return trie
+
+
+def _lru_get(cache: OrderedDict, key):
+    value = cache.get(key)
+    if value is not None:
+        cache.move_to_end(key)
+    return value
+
+
+def _lru_put(cache: OrderedDict, key, value, size: int) -> None:
+    cache[key] = value
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 def newline_token_ids(tokenizer) -> set[int]:
