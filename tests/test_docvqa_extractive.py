@@ -265,7 +265,7 @@ def test_extractive_answers_are_spans_and_batch_invariant(reader, exclude, beams
         reader.batch_size = 1
         single = reader.generate(prompts)
     finally:
-        reader.batch_size, reader.exclude_question_spans, reader.num_beams = 8, False, 1
+        reader.batch_size, reader.exclude_question_spans, reader.num_beams = 8, True, 1
     assert [r.raw_text for r in batched] == [r.raw_text for r in single]
     assert [r.finish_reason for r in batched] == [r.finish_reason for r in single]
     for p, r in zip(prompts, batched):
@@ -310,12 +310,13 @@ def test_excluding_question_echoes_changes_an_echoed_year(reader) -> None:
                    612, 792, source="test")
     question = "What is the Expenses for Legal for 1986?"
     prompts = [prompt_parts("task", page, question)]
-    (echo,) = reader.generate(prompts)
-    reader.exclude_question_spans = True
+    assert reader.exclude_question_spans  # the default under extractive decoding
+    (answer,) = reader.generate(prompts)
+    reader.exclude_question_spans = False
     try:
-        (answer,) = reader.generate(prompts)
+        (echo,) = reader.generate(prompts)
     finally:
-        reader.exclude_question_spans = False
+        reader.exclude_question_spans = True
     assert echo.text == "1986*" and repeats_question(echo.text, match_words(question))
     assert _is_span(answer.text, words) and not repeats_question(answer.text, match_words(question)), answer.text
 

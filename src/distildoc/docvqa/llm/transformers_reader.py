@@ -133,7 +133,8 @@ class TransformersReader:
         exclude_question_spans: under extractive decoding, refuse an answer that only repeats a
             contiguous run of the question's words (:func:`~distildoc.docvqa.llm.extractive.repeats_question`;
             needs the prompt's :attr:`~distildoc.docvqa.llm.base.PromptParts.question`); no effect on free
-            decoding.
+            decoding. Default on: measured on SmolLM2 greedy, real fixture best prompt ANLS 0.083 -> 0.131,
+            synthetic set unchanged (``docs/docvqa.md``).
         num_beams: beams of the search (1: greedy, the paper's setting).
         length_penalty: beam search's length normalisation exponent (score = summed log-probability /
             length ** length_penalty).
@@ -174,7 +175,7 @@ class TransformersReader:
         stop_at_newline: bool | None = None,
         decoding: str = "free",
         max_span_words: int = DEFAULT_MAX_SPAN_WORDS,
-        exclude_question_spans: bool = False,
+        exclude_question_spans: bool = True,
         num_beams: int = 1,
         length_penalty: float = 1.0,
         num_threads: int | None = None,
