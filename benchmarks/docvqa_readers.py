@@ -3,7 +3,8 @@
     python benchmarks/docvqa_readers.py fixture [--fixture ../shared/realdata/docvqa]
     python benchmarks/docvqa_readers.py synthetic --questions results/default/docvqa/questions.json \\
         --ocr data/default/synthetic/rvl/ocr/val.jsonl
-    options: [--readers smollm2,gemma3] [--decodings free,extractive] [--prompts plain,space,task,task_space]
+    options: [--readers smollm2,gemma3] [--decodings free,extractive,extractive+noecho,extractive+noecho+beam4]
+             [--prompts plain,space,task,task_space]
              [--templates raw,chat] [--max-new-tokens 32] [--batch-size 8] [--threads 1] [--out-dir DIR]
 
 Question sets:
@@ -15,10 +16,14 @@ Question sets:
 * ``synthetic``: a pipeline question set (``docvqa/questions.json``) with its synthetic ground-truth OCR
   (the ``docvqa_grid`` rule's inputs, no layout tags).
 
+Decodings: ``free`` / ``extractive`` (the reader option ``decoding``), each optionally followed by levers
+joined with ``+``: ``noecho`` (``exclude_question_spans: true``: no answer that only repeats the question),
+``beam<N>`` (``num_beams: N``, length-normalised beam search). The label is the CSV's ``decoding`` column.
+
 Each reader is loaded once (the pipeline's settings: ``dtype: bfloat16``, ``postprocess: first_line``,
 greedy) and its decoding / chat-template switched between runs. Writes ``<out-dir>/<set>.csv`` (one row per
 reader x template x decoding x prompt: ANLS, questions, failures, truncations, questions/s of the
-generation), ``<set>.md`` (ANLS x 100 per prompt type) and ``<set>_predictions.jsonl`` (every answer);
+generation, ANLS per question type as JSON), ``<set>.md`` (ANLS x 100 per prompt type) and ``<set>_predictions.jsonl`` (every answer);
 rows are appended as they finish, so an interrupted run keeps what it measured.
 
 ``OMP_WAIT_POLICY=PASSIVE`` is set unless already set (OpenMP threads that spin on a shared CPU are slow).
@@ -40,7 +45,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ["set", "reader", "template", "decoding", "prompt", "anls", "n_questions", "n_failed", "n_truncated",
-          "mean_prompt_tokens", "questions_per_s", "load_seconds"]
+          "mean_prompt_tokens", "questions_per_s", "load_seconds", "anls_by_type"]
 
 
 def load_set(args) -> tuple[list[dict], dict]:
@@ -62,6 +67,23 @@ def load_set(args) -> tuple[list[dict], dict]:
         questions = load_questions(args.questions)
         pages = load_ocr(args.ocr_source, args.ocr, doc_ids=sorted({str(q["doc_id"]) for q in questions}))
     return questions, pages
+
+
+def decoding_settings(label: str) -> dict:
+    """Reader attributes of a decoding label: ``extractive+noecho+beam4`` ->
+    ``{"decoding": "extractive", "exclude_question_spans": True, "num_beams": 4}``."""
+    from distildoc.docvqa.llm.extractive import check_decoding
+
+    base, *levers = label.split("+")
+    settings = {"decoding": check_decoding(base), "exclude_question_spans": False, "num_beams": 1}
+    for lever in levers:
+        if lever == "noecho":
+            settings["exclude_question_spans"] = True
+        elif lever.startswith("beam") and lever[4:].isdigit() and int(lever[4:]) >= 1:
+            settings["num_beams"] = int(lever[4:])
+        else:
+            raise SystemExit(f"--decodings: unknown lever {lever!r} in {label!r} (noecho, beam<N>)")
+    return settings
 
 
 def markdown(rows: list[dict], prompts: list[str]) -> str:
@@ -102,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from distildoc.docvqa.llm.extractive import check_decoding
     from distildoc.docvqa.run import grid_cells, make_reader, run_grid
 
     torch.set_num_threads(args.threads)
     prompts = args.prompts.split(",")
-    decodings = [check_decoding(d) for d in args.decodings.split(",")]
+    decodings = args.decodings.split(",")
+    settings = {d: decoding_settings(d) for d in decodings}
     templates = args.templates.split(",")
     if set(templates) - {"raw", "chat"}:
         raise SystemExit(f"--templates: raw and / or chat, got {args.templates}")
@@ -134,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         for template in templates:
             reader.use_chat_template = template == "chat"
             for decoding in decodings:
-                reader.decoding = decoding
+                for key, value in settings[decoding].items():
+                    setattr(reader, key, value)
                 results, summary = run_grid(reader, questions, pages, cells, dataset=args.set,
                                             batch_size=args.batch_size, progress=False)
                 for cell, (records, metrics) in results.items():
@@ -142,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                            "prompt": cell.prompt, "anls": metrics["anls"], "n_questions": metrics["n_questions"],
                            "n_failed": metrics["n_failed"], "n_truncated": metrics["n_truncated"],
                            "mean_prompt_tokens": metrics["mean_prompt_tokens"],
-                           "questions_per_s": metrics["questions_per_s"], "load_seconds": round(load, 1)}
+                           "questions_per_s": metrics["questions_per_s"], "load_seconds": round(load, 1),
+                           "anls_by_type": json.dumps(metrics["anls_by_type"], sort_keys=True)}
                     rows.append(row)
                     with open(csv_path, "a", newline="") as fh:
                         csv.DictWriter(fh, FIELDS).writerow(row)

@@ -82,21 +82,23 @@ class PromptParts:
     """A prompt as ``prefix + document + suffix``; only `document` may be cut to fit the context.
 
     `words` (optional, not part of equality): the page's OCR words in reading order, layout tags left out,
-    which extractive decoding (:mod:`distildoc.docvqa.llm.extractive`) restricts answers to; set by
-    :func:`prompt_parts`.
+    which extractive decoding (:mod:`distildoc.docvqa.llm.extractive`) restricts answers to; `question`
+    (optional, not part of equality): the question the prompt asks, whose own words extractive decoding
+    may refuse as an answer. Both are set by :func:`prompt_parts`.
     """
 
     prefix: str
     document: str
     suffix: str
     words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    question: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def text(self) -> str:
         return self.prefix + self.document + self.suffix
 
     def with_document(self, document: str) -> PromptParts:
-        return PromptParts(self.prefix, document, self.suffix, self.words)
+        return PromptParts(self.prefix, document, self.suffix, self.words, self.question)
 
 
 Prompt = str | PromptParts
@@ -127,7 +129,8 @@ def prompt_parts(prompt_type: str, page: OcrPage, question: str, explain_tags: b
     """:func:`distildoc.docvqa.prompts.build_prompt` split around its document text.
 
     ``parts.text`` is exactly ``build_prompt(prompt_type, page, question, explain_tags)``; ``parts.words``
-    are the page's OCR words without layout tags (the answer vocabulary of extractive decoding).
+    are the page's OCR words without layout tags (the answer vocabulary of extractive decoding),
+    ``parts.question`` is `question`.
     """
     full = build_prompt(prompt_type, page, question, explain_tags=explain_tags)
     doc = document_text(prompt_type, page)
@@ -135,7 +138,7 @@ def prompt_parts(prompt_type: str, page: OcrPage, question: str, explain_tags: b
     if start < 0 or full[start + len(_DOCUMENT_HEADER):start + len(_DOCUMENT_HEADER) + len(doc)] != doc:
         raise ValueError(f"prompt type {prompt_type!r}: cannot locate the document text in the prompt")
     start += len(_DOCUMENT_HEADER)
-    parts = PromptParts(full[:start], doc, full[start + len(doc):], page_words(page))
+    parts = PromptParts(full[:start], doc, full[start + len(doc):], page_words(page), question)
     assert parts.text == full
     return parts
 
@@ -152,6 +155,11 @@ def span_words(prompt: Prompt) -> tuple[str, ...]:
     if parts.words is not None:
         return tuple(parts.words)
     return tuple(w for w in parts.document.split() if not is_tag(w))
+
+
+def question_of(prompt: Prompt) -> str | None:
+    """The question `prompt` asks when it says so (:attr:`PromptParts.question`), else None."""
+    return prompt.question if isinstance(prompt, PromptParts) else None
 
 
 def as_parts(prompt: Prompt) -> PromptParts:
@@ -173,6 +181,7 @@ class FittedPrompt:
     truncated: bool
     document_chars: int = field(default=0)  # characters of the document text kept
     words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # see PromptParts.words
+    question: str | None = field(default=None, compare=False, repr=False)  # see PromptParts.question
 
 
 def fit_prompt(prompt: Prompt, budget: int, measure: Callable[[str], int]) -> FittedPrompt:

@@ -18,14 +18,23 @@ tags left out), then end it:
   word boundary after at least one word), the end-of-sequence tokens and newline tokens. After a newline
   only end-of-sequence may follow (so the answer is one line with or without the stop rule). A page
   without words allows only end-of-sequence (an empty answer, scored 0: never dropped).
+* **Question echoes** (``question=`` given; the reader option ``exclude_question_spans``): a span whose
+  words are nothing but a contiguous run of the question's words (``"1987"``, ``"Employee Benefits"`` for
+  "What is the Expenses for Employee Benefits for 1987?") is not an answer: it only repeats the question.
+  Such spans are left out of the trie (a longer span through them stays: ``"1987 Salaries"`` may still
+  pass through ``"1987"``, it just cannot end there). Words are compared after ANLS's normalisation
+  (lower-case, whitespace-split) with punctuation also stripped from each word's ends (``"1987?"`` and
+  ``"1986*"`` are ``"1987"`` and ``"1986"``); a span of punctuation only is never an echo.
 * A question whose answer is not in the OCR still gets the model's favourite span: wrong, but scored.
 
 Rows are constrained independently, so batching does not change the answers (up to the model's own
-numerics under padding).
+numerics under padding). Each row's state is a function of its own tokens, so the processor also serves
+beam search (the reader's ``num_beams``), whose rows are reordered at every step.
 """
 
 from __future__ import annotations
 
+import string
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +65,23 @@ def spans(words: Sequence[str], max_words: int = DEFAULT_MAX_SPAN_WORDS) -> list
         for j in range(i + 1, min(n, i + max_words) + 1):
             out.setdefault(" ".join(words[i:j]), None)
     return list(out)
+
+
+def match_words(text: str) -> tuple[str, ...]:
+    """`text`'s words as compared for question echoes: lower-cased, split on whitespace (ANLS's
+    normalisation), punctuation stripped from each word's ends, words of punctuation only dropped."""
+    stripped = (w.strip(string.punctuation) for w in text.lower().split())
+    return tuple(w for w in stripped if w)
+
+
+def repeats_question(span: str, question_words: Sequence[str]) -> bool:
+    """True when the (non-empty) :func:`match_words` of `span` are a contiguous run of `question_words`
+    (themselves :func:`match_words` of the question)."""
+    words = match_words(span)
+    n = len(words)
+    if n == 0:
+        return False
+    return any(tuple(question_words[i:i + n]) == words for i in range(len(question_words) - n + 1))
 
 
 def anchor_of(rendered_prompt: str) -> str:
@@ -110,42 +136,83 @@ def continuation_ids(tokenizer, anchor: str, texts: Sequence[str]) -> list[list[
     return [row[k:] if row[:k] == head and len(row) > k else None for row in ids]
 
 
-def build_span_trie(tokenizer, words: Sequence[str], anchor: str = "Answer:",
-                    max_words: int = DEFAULT_MAX_SPAN_WORDS) -> SpanTrie:
-    """The trie of every span of `words` (with and without a leading space) tokenised after `anchor`."""
+#: A page's spans, each with its continuation tokens after the anchor with and without a leading space
+#: (None: that variant merges into the anchor or is empty).
+TokenisedSpans = list[tuple[str, tuple[list[int] | None, list[int] | None]]]
+
+
+def tokenise_spans(tokenizer, words: Sequence[str], anchor: str = "Answer:",
+                   max_words: int = DEFAULT_MAX_SPAN_WORDS) -> TokenisedSpans:
+    """Every span of `words` with its tokens after `anchor`, as ``(" " + span, span)`` variants."""
     texts = spans(words, max_words)
+    spaced = continuation_ids(tokenizer, anchor, [" " + t for t in texts])
+    bare = continuation_ids(tokenizer, anchor, texts)
+    return [(t, (a or None, b or None)) for t, a, b in zip(texts, spaced, bare)]
+
+
+def trie_of(tokenised: TokenisedSpans, question: str | None = None) -> SpanTrie:
+    """The trie of tokenised spans; with a `question`, spans that only repeat it (:func:`repeats_question`)
+    are left out."""
+    question_words = None if question is None else match_words(question)
+    kept = [variants for text, variants in tokenised
+            if question_words is None or not repeats_question(text, question_words)]
     trie = SpanTrie()
-    for variant in ([" " + t for t in texts], texts):
-        for tokens in continuation_ids(tokenizer, anchor, variant):
-            if tokens:
-                trie.insert(tokens)
+    for index in (0, 1):  # the spaced variants first
+        for variants in kept:
+            if variants[index]:
+                trie.insert(variants[index])
     return trie
 
 
+def build_span_trie(tokenizer, words: Sequence[str], anchor: str = "Answer:",
+                    max_words: int = DEFAULT_MAX_SPAN_WORDS, question: str | None = None) -> SpanTrie:
+    """The trie of every span of `words` (with and without a leading space) tokenised after `anchor`;
+    with a `question`, spans that only repeat it (:func:`repeats_question`) are left out."""
+    return trie_of(tokenise_spans(tokenizer, words, anchor, max_words), question)
+
+
 class SpanTrieCache:
-    """Tries by (words, anchor, max_words), least recently used dropped beyond `size`."""
+    """Tries by (words, anchor, max_words, question words), least recently used dropped beyond `size`; the
+    tokenised spans of a page (the expensive part) are cached too, so each question of a page only
+    re-inserts them."""
 
     def __init__(self, tokenizer, size: int = 64) -> None:
         self.tokenizer, self.size = tokenizer, size
         self._tries: OrderedDict[tuple, SpanTrie] = OrderedDict()
+        self._tokenised: OrderedDict[tuple, TokenisedSpans] = OrderedDict()
 
     def clear(self) -> None:
         self._tries.clear()
+        self._tokenised.clear()
 
     def __len__(self) -> int:
         return len(self._tries)
 
-    def get(self, words: Sequence[str], anchor: str, max_words: int) -> SpanTrie:
-        key = (tuple(words), anchor, int(max_words))
-        trie = self._tries.get(key)
+    def get(self, words: Sequence[str], anchor: str, max_words: int, question: str | None = None) -> SpanTrie:
+        page = (tuple(words), anchor, int(max_words))
+        key = page + (None if question is None else match_words(question),)
+        trie = _lru_get(self._tries, key)
         if trie is None:
-            trie = build_span_trie(self.tokenizer, words, anchor, max_words)
-            self._tries[key] = trie
-            while len(self._tries) > self.size:
-                self._tries.popitem(last=False)
-        else:
-            self._tries.move_to_end(key)
+            tokenised = _lru_get(self._tokenised, page)
+            if tokenised is None:
+                tokenised = tokenise_spans(self.tokenizer, words, anchor, max_words)
+                _lru_put(self._tokenised, page, tokenised, self.size)
+            trie = trie_of(tokenised, question)
+            _lru_put(self._tries, key, trie, self.size)
         return trie
+
+
+def _lru_get(cache: OrderedDict, key):
+    value = cache.get(key)
+    if value is not None:
+        cache.move_to_end(key)
+    return value
+
+
+def _lru_put(cache: OrderedDict, key, value, size: int) -> None:
+    cache[key] = value
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 def newline_token_ids(tokenizer) -> set[int]:
@@ -161,8 +228,12 @@ def newline_token_ids(tokenizer) -> set[int]:
 class SpanConstraint(LogitsProcessor):
     """Masks every token that would leave the row's span trie (see the module docstring).
 
+    A row's state is recomputed from its own generated tokens at every step (a walk of at most
+    ``max_new_tokens`` trie edges), so rows may be reordered between steps: beam search's rows are
+    ``len(tries) * num_beams``, the beams of prompt ``k`` being rows ``k * num_beams ... (k + 1) * num_beams - 1``.
+
     Args:
-        tries: one trie per batch row.
+        tries: one trie per prompt.
         prompt_len: the (left-padded) prompt length; generated tokens start there.
         eos_ids: end-of-sequence tokens (also the padding of finished rows).
         newline_ids: tokens that end the answer line.
@@ -174,36 +245,33 @@ class SpanConstraint(LogitsProcessor):
         self.prompt_len = int(prompt_len)
         self.eos_ids = sorted(set(eos_ids))
         self.newline_ids = sorted(set(newline_ids) - set(self.eos_ids))
-        self.state = [0] * len(self.tries)
-        self.seen = 0
         self._allowed: list[dict[int, object]] = [{} for _ in self.tries]
 
-    def __deepcopy__(self, memo):  # keep one state whatever transformers copies
+    def __deepcopy__(self, memo):  # transformers copies its processors; the tries are read-only
         return self
 
-    def _advance(self, row: int, token: int) -> None:
-        state = self.state[row]
-        if state == _FINISHED:
-            return
-        if token in self.eos_ids:
-            self.state[row] = _FINISHED
-        elif state == _ENDED:
-            self.state[row] = _FINISHED  # cannot happen under the mask
-        elif token in self.tries[row].children[state]:
-            self.state[row] = self.tries[row].children[state][token]
-        elif token in self.newline_ids:
-            self.state[row] = _ENDED
-        else:
-            self.state[row] = _FINISHED  # cannot happen under the mask
+    def state(self, trie: SpanTrie, tokens: Iterable[int]) -> int:
+        """The trie node reached by `tokens`, or :data:`_ENDED` / :data:`_FINISHED`."""
+        state = 0
+        for token in tokens:
+            if state == _FINISHED:
+                break
+            if token in self.eos_ids or state == _ENDED:
+                state = _FINISHED  # after a newline only end-of-sequence can come (the mask)
+            elif token in trie.children[state]:
+                state = trie.children[state][token]
+            elif token in self.newline_ids:
+                state = _ENDED
+            else:
+                state = _FINISHED  # cannot happen under the mask
+        return state
 
-    def allowed(self, row: int) -> list[int] | None:
-        """Allowed next tokens of `row`, None for no constraint (a finished row)."""
-        state = self.state[row]
+    def allowed(self, trie: SpanTrie, state: int) -> list[int] | None:
+        """Allowed next tokens at `state` of `trie`, None for no constraint (a finished row)."""
         if state == _FINISHED:
             return None
         if state == _ENDED:
             return list(self.eos_ids)
-        trie = self.tries[row]
         ids = list(trie.children[state])
         if trie.accept[state]:
             ids += self.eos_ids + self.newline_ids
@@ -214,20 +282,19 @@ class SpanConstraint(LogitsProcessor):
     def __call__(self, input_ids, scores):
         import torch
 
-        n = input_ids.shape[1] - self.prompt_len
-        if n > self.seen:
-            for row, tokens in enumerate(input_ids[:, self.prompt_len + self.seen:].tolist()):
-                for t in tokens:
-                    self._advance(row, t)
-            self.seen = n
+        rows = scores.shape[0]
+        if rows % len(self.tries):
+            raise ValueError(f"{rows} rows for {len(self.tries)} tries")
+        per_trie = rows // len(self.tries)
         mask = torch.full_like(scores, float("-inf"))
-        for row in range(scores.shape[0]):
-            state = self.state[row]
-            index = self._allowed[row].get(state)
+        for row, tokens in enumerate(input_ids[:, self.prompt_len:].tolist()):
+            k = row // per_trie
+            state = self.state(self.tries[k], tokens)
+            index = self._allowed[k].get(state)
             if index is None:
-                ids = self.allowed(row)
+                ids = self.allowed(self.tries[k], state)
                 index = "all" if ids is None else torch.tensor(ids, dtype=torch.long, device=scores.device)
-                self._allowed[row][state] = index
+                self._allowed[k][state] = index
             if isinstance(index, str):
                 mask[row] = 0.0
             else:

@@ -13,6 +13,11 @@ SmolLM2 default).
 * Extractive decoding (``decoding="extractive"``; default ``free``, the paper's setting): the answer may
   only spell a contiguous span of the page's OCR words (:mod:`distildoc.docvqa.llm.extractive`), through a
   logits processor over a trie of the spans' tokens.
+* Beam search (``num_beams > 1``; default 1, greedy): transformers' beam search, hypotheses ranked by
+  their summed log-probability divided by ``length ** length_penalty`` (default 1: the mean per token);
+  under extractive decoding this ranks whole spans of the trie rather than committing to the first
+  token. The stop rule is off under beam search (a hypothesis ends at end-of-sequence; extractive
+  decoding ends every span with it).
 * Finish reasons: ``stop`` (the stop rule, see ``stop_at_newline``), ``eos``, ``length``; a row stopped by
   the stop rule on its last step is ``stop``.
 * Prompts: the raw prompt string (as the paper) or, with ``use_chat_template=True``, the tokenizer's
@@ -54,6 +59,7 @@ from distildoc.docvqa.llm.base import (
     failure,
     fit_prompt,
     postprocess,
+    question_of,
     span_words,
 )
 from distildoc.docvqa.llm.extractive import (
@@ -124,6 +130,14 @@ class TransformersReader:
             (:attr:`PromptParts.words <distildoc.docvqa.llm.base.PromptParts.words>`; a prompt without
             them: the words of its document text, of the whole string for a plain str prompt).
         max_span_words: longest extractive answer, in words.
+        exclude_question_spans: under extractive decoding, refuse an answer that only repeats a
+            contiguous run of the question's words (:func:`~distildoc.docvqa.llm.extractive.repeats_question`;
+            needs the prompt's :attr:`~distildoc.docvqa.llm.base.PromptParts.question`); no effect on free
+            decoding. Default on: measured on SmolLM2 greedy, real fixture best prompt ANLS 0.083 -> 0.131,
+            synthetic set unchanged (``docs/docvqa.md``).
+        num_beams: beams of the search (1: greedy, the paper's setting).
+        length_penalty: beam search's length normalisation exponent (score = summed log-probability /
+            length ** length_penalty).
         use_chat_template: wrap prompts in the tokenizer's chat template (default: raw text, as the paper).
         chat_template: a Jinja chat template for a tokenizer that has none (a GGUF file without
             ``tokenizer.chat_template``); the tokenizer's own template wins when it has one.
@@ -161,6 +175,9 @@ class TransformersReader:
         stop_at_newline: bool | None = None,
         decoding: str = "free",
         max_span_words: int = DEFAULT_MAX_SPAN_WORDS,
+        exclude_question_spans: bool = True,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
         num_threads: int | None = None,
         sort_by_length: bool = True,
         convert_cache: str | os.PathLike | None = None,
@@ -184,6 +201,11 @@ class TransformersReader:
         if max_span_words < 1:
             raise ValueError(f"max_span_words must be >= 1, got {max_span_words}")
         self.max_span_words = int(max_span_words)
+        self.exclude_question_spans = bool(exclude_question_spans)
+        if num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+        self.num_beams = int(num_beams)
+        self.length_penalty = float(length_penalty)
 
         if gguf_file is not None and Path(gguf_file).is_absolute():
             model, gguf_file = str(Path(gguf_file).parent), Path(gguf_file).name
@@ -370,7 +392,7 @@ class TransformersReader:
                 continue
             if self.decoding == "extractive":
                 # spans of the whole page, also when its document text was cut to fit
-                fitted[i] = dataclasses.replace(fitted[i], words=span_words(prompt))
+                fitted[i] = dataclasses.replace(fitted[i], words=span_words(prompt), question=question_of(prompt))
         order = sorted(fitted, key=lambda i: -fitted[i].n_tokens) if self.sort_by_length else sorted(fitted)
         for batch in batches(order, self.batch_size):
             try:
@@ -402,7 +424,9 @@ class TransformersReader:
         prompt_len = enc["input_ids"].shape[1]
         kwargs = dict(self.generation_kwargs)
         stopper = None
-        if self.stop_at_newline:
+        if self.num_beams > 1:
+            kwargs.update(num_beams=self.num_beams, length_penalty=self.length_penalty, early_stopping=True)
+        elif self.stop_at_newline:
             from transformers import StoppingCriteriaList
 
             stopper = _LineComplete(self.tokenizer, prompt_len)
@@ -411,7 +435,8 @@ class TransformersReader:
             from transformers import LogitsProcessorList
 
             tries = [self._tries.get(f.words if f.words is not None else span_words(f.text), anchor_of(r),
-                                     self.max_span_words) for f, r in zip(items, rendered)]
+                                     self.max_span_words, f.question if self.exclude_question_spans else None)
+                     for f, r in zip(items, rendered)]
             kwargs["logits_processor"] = LogitsProcessorList([
                 SpanConstraint(tries, prompt_len, self.eos_token_ids, self.newline_token_ids)])
         with torch.inference_mode():
@@ -441,8 +466,11 @@ class TransformersReader:
                 "max_new_tokens": self.max_new_tokens, "max_context": self.max_context,
                 "batch_size": self.batch_size, "num_threads": self.num_threads, "postprocess": self.postprocess,
                 "use_chat_template": self.use_chat_template, "system_prompt": self.system_prompt,
-                "stop_at_newline": self.stop_at_newline, "decoding": self.decoding, "search": "greedy",
-                "max_span_words": self.max_span_words if self.decoding == "extractive" else None}
+                "stop_at_newline": self.stop_at_newline, "decoding": self.decoding,
+                "search": "greedy" if self.num_beams == 1 else f"beam{self.num_beams}",
+                "length_penalty": self.length_penalty if self.num_beams > 1 else None,
+                "max_span_words": self.max_span_words if self.decoding == "extractive" else None,
+                "exclude_question_spans": self.exclude_question_spans if self.decoding == "extractive" else None}
 
 
 class _LineComplete(StoppingCriteria):
