@@ -285,3 +285,25 @@ def test_table16_order_bold_per_prompt_and_empty_table17(tmp_path) -> None:
     assert r"\textbf{50.00}" in tex and r"\midrule" in tex
     md17 = (tmp_path / "table17.md").read_text()
     assert "not part of this preset" in md17 and len(pd.read_csv(tmp_path / "table17.csv")) == 0
+
+
+def test_readers_table_one_row_per_reader_no_layout_cells_only(tmp_path) -> None:
+    """Table 16's reader dimension: each reader's no-layout ANLS per prompt (the layout cells left out), the best of
+    them and its mean questions/s; a prompt a reader did not answer is NaN, never 0."""
+    from distildoc.report.docvqa import readers_table, write_readers_table
+
+    base = runs_frame(CELLS)  # no-layout cells: plain 0.20, task 0.30, task_space 0.45 (and layout cells)
+    extra = runs_frame([_cell("plain", DLA_NONE, 0.25, {"form": 0.5}), _cell("task", DLA_NONE, 0.40, {"form": 0.5})])
+    readers = [{"name": "docvqa.reader", "info": {"gguf_file": "Small.gguf", "decoding": "free"}, "df": base},
+               {"name": "small-extractive", "info": {"model": "Small", "decoding": "extractive", "search": "beam4"},
+                "df": extra}]
+    t = readers_table(readers, "synthetic", ["plain", "task", "task_space"])
+    assert list(t.columns) == ["Reader", "Model", "Decoding", "Plain", "Task", "Task+Space", "Best", "q/s"]
+    assert t.Model.tolist() == ["Small.gguf", "Small"] and t.Decoding.tolist() == ["free", "extractive, beam4"]
+    assert t.loc[0, ["Plain", "Task", "Task+Space", "Best"]].tolist() == pytest.approx([20.0, 30.0, 45.0, 45.0])
+    assert t.loc[1, ["Plain", "Task", "Best"]].tolist() == pytest.approx([25.0, 40.0, 40.0])
+    assert math.isnan(t.loc[1, "Task+Space"]) and t["q/s"].tolist() == pytest.approx([1.5, 1.5])
+    paths = write_readers_table(readers, tmp_path, {"name": "synthetic", "label": "toy"}, ["plain", "task", "task_space"])
+    assert sorted(p.name for p in paths) == [f"table16_readers.{e}" for e in ("csv", "md", "tex")]
+    md = (tmp_path / "table16_readers.md").read_text()
+    assert "**25.00**" in md and "**40.00**" in md and "**45.00**" in md and "reader dimension" in md

@@ -131,6 +131,26 @@ def test_docvqa_cells_and_files() -> None:
     assert dv.realfixture_inputs()["model"] == "results/default/dla/models/none__R101-FPN__supervised/model.pt"
 
 
+def test_further_readers_answer_the_no_layout_prompts() -> None:
+    """`docvqa.extra_readers` (Table 16's reader dimension): default and smoke add the default reader with extractive
+    decoding, one job on the first dataset with the no-layout prompts; paper adds none."""
+    dv = _plan("default").docvqa
+    assert dv.readers == ("smollm2-extractive",)
+    assert dv.reader_files("smollm2-extractive", "metrics.json") == [
+        f"results/default/docvqa/synthetic/readers/smollm2-extractive/runs/none/{p}/metrics.json"
+        for p in ("plain", "space", "task", "task_space")]
+    view = dv.cfg.reader_view("smollm2-extractive")
+    assert view["reader"] == {"backend": "smollm2", "options": {"dtype": "bfloat16", "postprocess": "first_line",
+                                                               "decoding": "extractive"}}
+    assert view["dla_prompts"] == [] and {k: v for k, v in view.items() if k not in ("reader", "dla_prompts")} == \
+        {k: v for k, v in dv.run_view().items() if k not in ("reader", "dla_prompts")}
+    assert _plan("paper").docvqa.readers == () and _plan("paper").docvqa.all_reader_files("metrics.json") == []
+    cfg = copy.deepcopy(_cfg("default"))
+    cfg["docvqa"]["extra_readers"] *= 2
+    with pytest.raises(ConfigError, match=r"docvqa\.extra_readers: names must be unique, smollm2-extractive"):
+        _plan(cfg)
+
+
 def test_semantic_errors_name_their_key(tmp_path: Path) -> None:
     """The checks (distildoc.config_checks) stop what the plan cannot honour before it is built, naming the key; what
     depends on the file system (a fixture folder) the plan raises when a rule asks for it."""

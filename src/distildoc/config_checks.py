@@ -179,6 +179,12 @@ def dla_problems(dla: DlaConfig, classifier_runs: set[str] | None, synthetic: bo
 
 def docvqa_problems(dv: DocvqaConfig, dla: DlaConfig | None) -> list[str]:
     problems = []
+    repeated = sorted({n for n in dv.extra_readers if dv.extra_readers.count(n) > 1})
+    if repeated:
+        problems.append(f"docvqa.extra_readers: names must be unique, {', '.join(repeated)} repeated")
+    if dv.extra_readers and not dv.prompts:
+        problems.append("docvqa.extra_readers: the further readers answer the no-layout prompts, but docvqa.prompts "
+                        "is empty")
     for i, d in enumerate(dv.datasets):
         if d.ocr_source == "due" and not d.ocr_path:
             problems.append(f"docvqa.datasets[{i}].ocr.path: dataset {d.name!r} reads DUE OCR and needs its jsonl path")

@@ -304,6 +304,7 @@ class DocvqaConfig(Section):
     table4_dla_model: str | None = None
     realfixture_path: str | None = None
     realfixture_dla_model: str | None = None
+    extra_readers: tuple[str, ...] = ()  # names of Table 16's further readers (`docvqa.extra_readers`)
 
     @classmethod
     def from_dict(cls, dv: Mapping[str, Any]) -> DocvqaConfig:
@@ -313,11 +314,21 @@ class DocvqaConfig(Section):
                    tuple(DocvqaDataset.from_dict(d) for d in dv.get("datasets", ())),
                    tuple(dv.get("prompts", ())), tuple(dv.get("dla_prompts", ())),
                    models if isinstance(models, str) else tuple(models), dv.get("table4_dla_model"),
-                   fixture.get("path"), fixture.get("dla_model"))
+                   fixture.get("path"), fixture.get("dla_model"),
+                   tuple(r["name"] for r in dv.get("extra_readers", ())))
 
     def run_view(self) -> dict[str, Any]:
         """The `docvqa` keys a grid / real-fixture job reads (:data:`DOCVQA_RUN_KEYS`)."""
         return {k: thaw(self.raw[k]) for k in DOCVQA_RUN_KEYS}
+
+    def reader_view(self, name: str) -> dict[str, Any]:
+        """What the job of further reader `name` reads: :meth:`run_view` with that reader (its backend and options)
+        and no layout prompts (Table 16's reader dimension compares readers on the no-layout prompts)."""
+        entry = next((r for r in self.raw.get("extra_readers", ()) if r["name"] == name), None)
+        if entry is None:
+            raise KeyError(f"docvqa.extra_readers: no reader named {name!r}; have {', '.join(self.extra_readers)}")
+        return {**self.run_view(), "reader": {"backend": entry["backend"], "options": thaw(entry["options"])},
+                "dla_prompts": []}
 
 
 # ------------------------------------------------------------------------------------------------ the rest

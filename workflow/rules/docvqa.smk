@@ -109,6 +109,36 @@ rule docvqa_grid:
         "../scripts/docvqa_grid.py"
 
 
+rule docvqa_reader:
+    input:
+        questions=DV_PLAN.questions(DV_PRIMARY),
+        ocr=DV_PLAN.ocr_input(DV_PRIMARY),
+        dla=[],
+    output:
+        predictions=DV_PLAN.reader_files("{dv_reader}", "predictions.jsonl"),
+        metrics=DV_PLAN.reader_files("{dv_reader}", "metrics.json"),
+        summary=f"{DOCVQA_RES}/{DV_PRIMARY}/readers/{{dv_reader}}/grid.json",
+    params:
+        dataset=DV_DATASETS[DV_PRIMARY].as_dict(),
+        # the grid's reader keys with this reader and no layout prompts (DocvqaConfig.reader_view)
+        docvqa=lambda wc: DOCVQA.reader_view(wc.dv_reader),
+        dla_models=[],
+        runs_dir=lambda wc: f"{DV_PLAN.reader_dir(wc.dv_reader)}/runs",
+    log:
+        f"{LOGS}/docvqa/reader_{{dv_reader}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/docvqa_reader/reader_{{dv_reader}}.tsv"
+    threads: 2
+    resources:
+        **train_resources(),
+    conda:
+        ENV
+    message:
+        f"Table 16's reader dimension: reader {{wildcards.dv_reader}} on the no-layout prompts of {DV_PRIMARY}"
+    script:
+        "../scripts/docvqa_grid.py"
+
+
 rule docvqa_realfixture:
     input:
         unpack(lambda wc: DV_PLAN.realfixture_inputs()),
@@ -139,13 +169,18 @@ rule docvqa_tables:
     input:
         metrics=DV_PLAN.all_cell_files("metrics.json"),
         summaries=[f"{DOCVQA_RES}/{ds}/grid.json" for ds in DV_DATASETS],
+        # Table 16's reader dimension: the further readers' cells and job summaries
+        reader_metrics=DV_PLAN.all_reader_files("metrics.json"),
+        reader_summaries=[f"{DV_PLAN.reader_dir(r)}/grid.json" for r in DV_PLAN.readers],
     output:
         runs_csv=f"{RES}/metrics/docvqa_runs.csv",
         summary=f"{RES}/metrics/docvqa.json",
-        tables=[f"{RES}/tables/docvqa/{t}.{e}" for t in ("table4", "table16", "table17") for e in ("csv", "md", "tex")],
+        tables=[f"{RES}/tables/docvqa/{t}.{e}" for t in ("table4", "table16", "table17")
+                + (("table16_readers",) if DV_PLAN.readers else ()) for e in ("csv", "md", "tex")],
     params:
         datasets=DOCVQA.param("datasets"),
         table4_dla_model=DOCVQA.param("table4_dla_model"),
+        prompts=DOCVQA.param("prompts"),
         tables_dir=lambda wc, output: str(Path(output.tables[0]).parent),
     log:
         f"{LOGS}/docvqa/tables.log",
@@ -164,6 +199,7 @@ rule docvqa:
     input:
         rules.docvqa_tables.output,
         DV_PLAN.all_cell_files("predictions.jsonl"),
+        DV_PLAN.all_reader_files("predictions.jsonl"),
         rules.docvqa_realfixture.output if DV_REALFIXTURE_ON else [],
 
 

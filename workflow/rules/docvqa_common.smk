@@ -14,4 +14,5 @@ dv_cell_files = DV_PLAN.cell_files
 
 wildcard_constraints:
     dv_dataset="|".join(DV_DATASETS),
+    dv_reader="|".join(DV_PLAN.readers) if DV_PLAN.readers else "$^",
     dv_extra="|".join(DV_PLAN.extra) if DV_PLAN.extra else "$^",

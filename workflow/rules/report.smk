@@ -12,7 +12,8 @@ REPORT_DOCVQA_TABLES = {t: next((d.name for d in DOCVQA.datasets if d.table == t
 REPORT_STAGE_TABLES = [f"dic_{t}" for t in ("table6", "table9", "table10_r101", "table11_vitb", "table12_ditb",
                                             "table15", "table18", "table19", "kd_vs_supervised", "knowledge_gap")] + \
                       ["dla_table3"] + (["dla_table13"] if "prima" in DLA_EXTRA else []) + \
-                      [f"docvqa_{t}" for t in ("table4", "table16", "table17")]
+                      [f"docvqa_{t}" for t in ("table4", "table16", "table17")] + \
+                      (["docvqa_table16_readers"] if DV_PLAN.readers else [])
 REPORT_TEACHERS = list(dict.fromkeys(b.teacher for b in DIC.grid))
 REPORT_RUN_TABLES = {
     "dic_runs": rules.dic_tables.output.runs_csv,

@@ -154,6 +154,52 @@ def grid_table(df: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
     return t
 
 
+def reader_label(info: Mapping[str, Any]) -> str:
+    """A reader's name from its ``describe()`` record: the GGUF file, else the model, else the backend."""
+    return str(info.get("gguf_file") or info.get("model") or info.get("backend") or "the reader")
+
+
+def readers_table(readers: Sequence[Mapping[str, Any]], dataset: str, prompts: Sequence[str]) -> pd.DataFrame:
+    """Table 16's reader dimension (beyond the paper): one row per reader (or decoding), its ANLS (x100) per
+    no-layout prompt type on `dataset`, the best of them, and its questions per second (mean over those cells).
+
+    `readers`: ``{"name", "info" (the reader's describe() record), "df" (its runs frame)}`` in row order; a reader
+    without a cell for a prompt gets NaN there."""
+    rows = []
+    for r in readers:
+        df = r["df"]
+        sub = df[(df.dataset == dataset) & (df.dla_model == DLA_NONE)]
+        info = r["info"] or {}
+        row: dict[str, Any] = {"Reader": r["name"], "Model": reader_label(info),
+                               "Decoding": f"{info.get('decoding', 'free')}"
+                                           + (f", {info['search']}" if info.get("search", "greedy") != "greedy" else "")}
+        scores = []
+        for p in prompts:
+            hit = sub[sub.prompt == p]
+            v = _pct(hit.iloc[0]["anls"]) if not hit.empty else float("nan")
+            row[PROMPT_TITLES.get(p, p)] = v
+            scores.append(v)
+        known = [v for v in scores if not pd.isna(v)]
+        row["Best"] = max(known) if known else float("nan")
+        qps = sub[sub.prompt.isin(list(prompts))]["questions_per_s"]
+        row["q/s"] = float(qps.mean()) if len(qps) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["Reader", "Model", "Decoding", *(PROMPT_TITLES.get(p, p) for p in prompts),
+                                       "Best", "q/s"])
+
+
+def write_readers_table(readers: Sequence[Mapping[str, Any]], out_dir: str | Path, dataset: Mapping[str, Any],
+                        prompts: Sequence[str]) -> list[Path]:
+    """table16_readers (.csv/.md/.tex): :func:`readers_table` on the first dataset."""
+    t = readers_table(readers, dataset["name"], prompts)
+    cap = (f"Table 16, reader dimension (beyond the paper): zero-shot DocVQA on {dataset['label']} without layout tags, "
+           "per reader and decoding (extractive: answers restricted to spans of the page's OCR words); ANLS x 100 per "
+           "prompt type, the best of them, questions per second. Bold: best per column.")
+    bold = {c: "max" for c in t.columns if c not in ("Reader", "Model", "Decoding", "q/s")}
+    return list(write_table(t, Path(out_dir) / "table16_readers", cap, "tab:docvqa_table16_readers", bold=bold,
+                            decimals=2).values())
+
+
 def _group_mask(t: pd.DataFrame) -> pd.DataFrame | None:
     """Best score per column within each prompt type; a prompt type with a single row is not marked."""
     if not len(t):

@@ -345,6 +345,21 @@ class DocvqaPlan:
     def all_cell_files(self, name: str) -> list[str]:
         return [f for ds in self.datasets for f in self.cell_files(ds, name)]
 
+    @property
+    def readers(self) -> tuple[str, ...]:
+        """Table 16's further readers (`docvqa.extra_readers`), each one job on the first dataset."""
+        return self.cfg.extra_readers
+
+    def reader_dir(self, reader: str) -> str:
+        return f"{self.res}/{self.primary}/readers/{reader}"
+
+    def reader_files(self, reader: str, name: str) -> list[str]:
+        """A further reader's cells: the no-layout prompts on the first dataset (``runs/none/<prompt>/<name>``)."""
+        return [f"{self.reader_dir(reader)}/runs/{NO_TEACHER}/{p}/{name}" for p in self.cfg.prompts]
+
+    def all_reader_files(self, name: str) -> list[str]:
+        return [f for r in self.readers for f in self.reader_files(r, name)]
+
     def realfixture_inputs(self) -> dict[str, str]:
         """The real DocVQA fixture's questions and folder (and the layout model whose tags it gets); a ConfigError
         naming the key when the folder is missing."""
