@@ -34,6 +34,7 @@ from ..models.classification import ALL_FEATURES, CNN_FAMILIES, DocClassifier, M
 from ..utils import distributed as dist
 from ..utils.rng import rng_state, set_rng_state
 from ..utils.io import atomic_path, read_json, write_json
+from .step import optimiser_step
 
 log = logging.getLogger(__name__)
 
@@ -386,14 +387,7 @@ def _optimise(step_module: nn.Module, x: torch.Tensor, t: ModelOutputs | None, y
               max_grad_norm: float | None) -> tuple[torch.Tensor, float]:
     """One optimisation step on this rank's shard (loss weighted by its share); returns the loss and the lr used."""
     loss = step_module(x, t, y)
-    opt.zero_grad(set_to_none=True)
-    (loss * weight).backward()
-    if max_grad_norm:
-        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-    lr = opt.param_groups[0]["lr"]
-    opt.step()
-    sched.step()
-    return loss, lr
+    return loss, optimiser_step(loss, weight, opt, sched, params, max_grad_norm)
 
 
 def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: TensorSplit, cfg: TrainConfig,

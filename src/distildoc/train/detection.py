@@ -51,6 +51,7 @@ from ..utils import distributed as dist
 from ..utils.rng import rng_state, set_rng_state
 from ..utils.io import atomic_path
 from ..utils.records import strict_from_dict
+from .step import optimiser_step
 
 log = logging.getLogger(__name__)
 
@@ -419,14 +420,7 @@ def _step(step_module: nn.Module, images: list[Tensor], targets: list[dict[str, 
     loss = losses["loss"]
     if not torch.isfinite(loss):
         raise FloatingPointError(f"non-finite loss at iteration {it + 1}: {({k: float(v) for k, v in losses.items()})}")
-    optimizer.zero_grad(set_to_none=True)
-    (loss * weight).backward()
-    if clip:
-        torch.nn.utils.clip_grad_norm_(params, clip)
-    lr = optimizer.param_groups[0]["lr"]
-    optimizer.step()
-    scheduler.step()
-    return losses, lr
+    return losses, optimiser_step(loss, weight, optimizer, scheduler, params, clip)
 
 
 class _LossWindow:
