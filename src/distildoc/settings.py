@@ -157,16 +157,16 @@ class DicConfig(Section):
         ``teacher_finetune`` recipes, this role's ``teacher_overrides`` and published ``teacher_weights``, and the
         dataset's first seed. The teacher rule takes this as its params, so Snakemake re-trains a teacher only when
         its own settings change, not when a student recipe, another teacher or the grid does."""
-        dic = self.as_dict()
-        view: dict[str, Any] = {k: dic[k] for k in TEACHER_KEYS if k in dic}
-        view["teacher"] = dic["teacher"]
-        view["teacher_finetune"] = dic["teacher_finetune"]
+        dic = self.raw  # read-only; each value taken is thawed (one job's part, not the whole section)
+        view: dict[str, Any] = {k: thaw(dic[k]) for k in TEACHER_KEYS if k in dic}
+        view["teacher"] = thaw(dic["teacher"])
+        view["teacher_finetune"] = thaw(dic["teacher_finetune"])
         override = dic.get("teacher_overrides", {}).get(role)
         if override:
-            view["teacher_overrides"] = {role: override}
+            view["teacher_overrides"] = {role: thaw(override)}
         hub = dic.get("teacher_weights", {}).get(dataset, {})
         if role in hub:
-            view["teacher_weights"] = {dataset: {role: hub[role]}}
+            view["teacher_weights"] = {dataset: {role: thaw(hub[role])}}
         view["seeds"] = {dataset: self.seeds(dataset)[:1]}
         return view
 
@@ -175,14 +175,15 @@ class DicConfig(Section):
         role/init's ``student_overrides``, the ``batch_size_overrides`` of this role and its methods, and the
         hyper-parameters of the job's `methods`), as :meth:`teacher_view` for teachers: a teacher recipe, another
         student's recipe or method, or a new grid cell re-runs no finished student job."""
-        dic = self.as_dict()
-        view: dict[str, Any] = {k: dic[k] for k in STUDENT_KEYS if k in dic}
-        view["student"] = dic["student"]
+        dic = self.raw  # read-only; each value taken is thawed
+        view: dict[str, Any] = {k: thaw(dic[k]) for k in STUDENT_KEYS if k in dic}
+        view["student"] = thaw(dic["student"])
         over = dic.get("student_overrides", {})
-        view["student_overrides"] = {k: over[k] for k in (student, f"{student}/{init}") if k in over}
+        view["student_overrides"] = {k: thaw(over[k]) for k in (student, f"{student}/{init}") if k in over}
         bs = dic.get("batch_size_overrides", {})
-        view["batch_size_overrides"] = {k: bs[k] for k in (student, *(f"{student}/{m}" for m in methods)) if k in bs}
-        view["methods"] = {m: dic["methods"].get(m, {}) for m in methods}
+        view["batch_size_overrides"] = {k: thaw(bs[k]) for k in (student, *(f"{student}/{m}" for m in methods))
+                                        if k in bs}
+        view["methods"] = {m: thaw(dic["methods"].get(m, {})) for m in methods}
         return view
 
     def classifier_runs(self) -> set[str]:
