@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 from transformers import LogitsProcessor
 
+from ...evaluate.anls import normalize_answer
+
 DECODING: tuple[str, ...] = ("free", "extractive")
 #: Longest answer span in words (the trie holds ``n_words * max_words`` spans); DocVQA answers are short.
 DEFAULT_MAX_SPAN_WORDS = 12
@@ -70,7 +72,7 @@ def spans(words: Sequence[str], max_words: int = DEFAULT_MAX_SPAN_WORDS) -> list
 def match_words(text: str) -> tuple[str, ...]:
     """`text`'s words as compared for question echoes: lower-cased, split on whitespace (ANLS's
     normalisation), punctuation stripped from each word's ends, words of punctuation only dropped."""
-    stripped = (w.strip(string.punctuation) for w in text.lower().split())
+    stripped = (w.strip(string.punctuation) for w in normalize_answer(text).split())
     return tuple(w for w in stripped if w)
 
 
