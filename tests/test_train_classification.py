@@ -250,3 +250,28 @@ def test_student_init_imagenet_needs_weights() -> None:
         role_spec("ViT-S", "rvl", dic, "imagenet")
     with pytest.raises(ValueError, match="unknown init"):
         role_spec("ViT-S", "rvl", dic, "pretrained")
+
+
+def test_freeze_at_keeps_the_stem_and_stride4_stage_of_an_imagenet_cnn() -> None:
+    """freeze_at=2 (detectron2's FREEZE_AT, as the layout pyramids): an ImageNet EfficientNet-Lite0 trains with
+    conv_stem / bn1 / blocks.0 (stride 2) and blocks.1 (stride 4) bit-identical and every later stage updated; a
+    random-init CNN or a ViT is refused, naming why."""
+    torch.manual_seed(0)
+    model = build_model(get_spec("R50", "embedded", num_classes=4, img_size=SIZE))  # pypi:efficientnet-lite0
+    frozen_prefixes = ("conv_stem.", "bn1.", "blocks.0.", "blocks.1.")
+    names = [n for n, _ in model.model.named_parameters()]
+    expected = {n for n in names if n.startswith(frozen_prefixes)}
+    before = {n: p.detach().clone() for n, p in model.model.named_parameters()}
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, warmup_frac=0.0, progress=False, freeze_at=2)
+    fit(model, build_method("ce"), _split(16), _split(8, seed=1), cfg)
+    after = dict(model.model.named_parameters())
+    assert expected and {n for n, p in after.items() if not p.requires_grad} == expected
+    assert all(torch.equal(after[n], before[n]) for n in expected)
+    assert not torch.equal(after["blocks.2.0.conv_pw.weight"], before["blocks.2.0.conv_pw.weight"])
+    assert not torch.equal(after["classifier.weight"], before["classifier.weight"])
+    with pytest.raises(ValueError, match="needs pretrained weights"):
+        build_model(get_spec("R50", "embedded", num_classes=4, img_size=SIZE, weights=None)).freeze_stages(2)
+    with pytest.raises(ValueError, match="only for timm CNNs"):
+        build_model(_spec("ViT-T")).freeze_stages(1)
+    with pytest.raises(ValueError, match="freeze_at must be >= 0"):
+        TrainConfig(freeze_at=-1)

@@ -77,6 +77,7 @@ import torch
 from torch import nn
 
 # the distillation methods' own output/size types, so a DocClassifier's outputs feed them directly
+from .freeze import freeze_stages
 from .outputs import ModelDims, ModelOutputs, tokens_to_map
 from .. import catalogue
 from ..utils.records import strict_from_dict
@@ -479,6 +480,20 @@ class DocClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"source={self.source}, family={self.family}, role={self.role}"
+
+    def freeze_stages(self, freeze_at: int) -> list[str]:
+        """Freeze the stem and the first ``freeze_at - 1`` stride-4/8/16/32 stages of an ImageNet-initialised timm
+        CNN, as the layout pyramids do (:mod:`distildoc.models.freeze`); returns the frozen parameter names.
+        The BatchNorm layers stay as they are (in training their batch statistics adapt to the pages)."""
+        if freeze_at == 0:
+            return []
+        if self.source != "timm" or self.family not in CNN_FAMILIES:
+            raise ValueError(f"freeze_at={freeze_at}: only for timm CNNs (ResNet, EfficientNet), not "
+                             f"{self.source} {self.family} ({self.role})")
+        spec = self.spec
+        has_weights = spec is not None and bool(spec.weights or spec.pretrained or spec.checkpoint)
+        stages = [info["module"] for info in self.model.feature_info if info["reduction"] in (4, 8, 16, 32)]
+        return freeze_stages(self.model, stages, freeze_at, has_weights, f"{self.role} ({type(self.model).__name__})")
 
     def classifier_head(self) -> nn.Module:
         """The module mapping ``embedding`` (B×D) to ``logits`` (B×K); it is the wrapped model's own

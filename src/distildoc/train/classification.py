@@ -57,12 +57,15 @@ class TrainConfig:
     schedule: str = "linear"  # "linear" (HF's, the paper's) or "cosine" decay after the warm-up
     autocast: str | None = None  # "bfloat16": forward passes under bf16 autocast (losses in float32)
     shift: int = 0  # augmentation: random translation by up to `shift` px (white fill); teacher training only
+    freeze_at: int = 0  # ImageNet CNNs: stem + first freeze_at - 1 stages frozen (DocClassifier.freeze_stages)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"TrainConfig.schedule {self.schedule!r} unknown; allowed values: {', '.join(SCHEDULES)}")
         if self.autocast not in (None, "bfloat16"):
             raise ValueError(f"TrainConfig.autocast {self.autocast!r} unknown; allowed values: bfloat16 or null")
+        if self.freeze_at < 0:
+            raise ValueError(f"TrainConfig.freeze_at must be >= 0, got {self.freeze_at}")
         if self.shift < 0:
             raise ValueError(f"TrainConfig.shift must be >= 0 pixels, got {self.shift}")
 
@@ -412,7 +415,10 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     np.random.seed(cfg.seed % 2**32)
     gen = torch.Generator().manual_seed(cfg.seed)
     model, fmt = _prepare(model)
-    params = list(model.parameters()) + list(method.trainable_parameters())
+    frozen = model.freeze_stages(cfg.freeze_at)
+    if frozen:
+        log.info("freeze_at=%d: %d parameter tensors frozen (%s ... %s)", cfg.freeze_at, len(frozen), frozen[0], frozen[-1])
+    params = [p for p in model.parameters() if p.requires_grad] + list(method.trainable_parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.shift and teacher_train is not None and method.needs_teacher:
         raise ValueError(f"TrainConfig.shift={cfg.shift} with method {type(method).__name__}: the teacher's outputs "

