@@ -53,12 +53,16 @@ embedded  CPU-scaled: FPN 64, ONE 64-channel mask conv and 256 RoIs per image, o
               heads 256 / 64 RoIs / RPN 300-150, AdamW 2e-4       100 / 200     (wall 148/266) 6.0 / 15.2
               + freeze_at 2, channels_last, 256 RoIs, AdamW 5e-4  100 / 200     (wall 189/382) 8.1 / 20.8
                 same with AdamW 1e-3                              100           117           6.6
-              + torchvision-sized heads (this spec), constant lr  100 / 200     142 / 293     12.0 / 34.3
+              + torchvision-sized heads (512 RoIs), constant lr   100 / 200     142 / 293     12.0 / 34.3
                 same with FPN 128                                 100           253           13.8
                 same at 384×497                                   100/200/300   107/226/345   11.1 / 29.2 / 33.2
-              this spec, cosine over 300                          200 / 300     331 / 509     40.2 / 51.2
-              R101-FPN (Lite2), this spec, cosine over 300        200 / 300     380 / 573     31.8 / 43.1
-              R101-FPN (Lite2), this spec, cosine over 400        200/300/400   345/522/702   31.6 / 45.4 / 52.5
+              that spec, cosine over 300                          200 / 300     331 / 509     40.2 / 51.2
+              R101-FPN (Lite2), that spec, cosine over 300        200 / 300     380 / 573     31.8 / 43.1
+              R101-FPN (Lite2), that spec, cosine over 400        200/300/400   345/522/702   31.6 / 45.4 / 52.5
+            then (Dec 2026; wall s, two jobs side by side):
+              R50-FPN, 256 RoIs                                   300           (wall 400)    48.7
+              R50-FPN, 256 RoIs + freeze_at 3 (this spec)         300 / 250     (wall 516/337) 47.7 / 44.0
+              R101-FPN, 256 RoIs + freeze_at 3 (this spec)        400           (wall 713)    54.2
 
           (Points inside a cosine run are taken before its learning rate has decayed.) Training-step time
           (wall, batch 2, Lite0 at 512×662 with the small heads, load average ~3): 1.45 s; channels_last 1.17 s;
