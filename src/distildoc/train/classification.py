@@ -417,7 +417,8 @@ def fit(model: DocClassifier, method: DistillMethod, train: TensorSplit, val: Te
     model, fmt = _prepare(model)
     frozen = model.freeze_stages(cfg.freeze_at)
     if frozen:
-        log.info("freeze_at=%d: %d parameter tensors frozen (%s ... %s)", cfg.freeze_at, len(frozen), frozen[0], frozen[-1])
+        log.info("freeze_at=%d: %d parameter tensors frozen (%s ... %s)", cfg.freeze_at, len(frozen), frozen[0],
+                 frozen[-1])
     params = [p for p in model.parameters() if p.requires_grad] + list(method.trainable_parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.shift and teacher_train is not None and method.needs_teacher:

@@ -27,11 +27,9 @@ Three families feed it four "C" maps at strides 4, 8, 16, 32:
     ``weights_provenance`` records them and the file's hash). The BatchNorm rule is the ResNet one:
     ``norm="frozen_bn"`` only with pretrained weights (timm's ``FrozenBatchNormAct2d`` keeps the BN + ReLU6).
 
-Both CNN families take ``freeze_at`` (detectron2's ``BACKBONE.FREEZE_AT``): 0 trains every layer, 1 freezes
-the stem (everything before the stride-4 stage: ResNet ``conv1``/``bn1``, EfficientNet ``conv_stem``/``bn1``/
-``blocks.0``), 2 also the stride-4 stage (detectron2's default for ImageNet-initialised backbones), k the
-stem and the first k-1 output stages; only with pretrained weights. Freezing the high-resolution layers
-saves their backward pass, the costliest part of a CPU training step (see ``maskrcnn.py``). And
+Both CNN families take ``freeze_at`` (detectron2's ``BACKBONE.FREEZE_AT``, :mod:`distildoc.models.freeze`): the
+stem (ResNet ``conv1``/``bn1``, EfficientNet ``conv_stem``/``bn1``/``blocks.0``) and the first ``freeze_at - 1``
+output stages are frozen; only with pretrained weights. And
 ``channels_last``: the CNN body runs in ``torch.channels_last`` memory format (its weights and input; the
 outputs are equal up to float rounding), which makes the depthwise convolutions' backward much faster on CPU.
 

