@@ -42,19 +42,34 @@ def test_every_shipped_preset_has_a_plan(name: str) -> None:
 
 
 def test_default_classification_grid_counted_by_hand() -> None:
-    """params.yaml `default`: rvl seeds [0, 1, 2], tobacco [0]; the grid's pairs are R101 -> R50 (imagenet and, in
-    its own block, random), ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random); so per (dataset, seed):
-    5 distilled pair jobs + 3 supervised ones (R50 imagenet, R50 random, ViT-T random) = 8 jobs, times 4 seeds."""
+    """params.yaml `default`: RVL-CDIP only (`dic.datasets: [rvl]`), seeds [0, 1, 2]; the grid's pairs are R101 -> R50
+    (imagenet and, in its own block, random), ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random); so per
+    seed: 5 distilled pair jobs + 3 supervised ones (R50 imagenet, R50 random, ViT-T random) = 8 jobs, times 3 seeds."""
     plan = _plan("default")
-    assert len(plan.dic.jobs) == 8 * 4
+    assert len(plan.dic.jobs) == 8 * 3
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
         "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls", "nkd_ls", "dist",
         "dkd"]
     assert plan.dic.student_methods("rvl", "R101", "R50", "random", 2) == ["ce_kd", "mse"]
-    assert plan.dic.student_methods("tobacco", "none", "ViT-T", "random", 0) == ["ce"]
+    assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]
+    assert not any(ds == "tobacco" for ds, *_ in plan.dic.jobs)
     # one teacher job per (dataset, teacher) although R101 heads two grid blocks and ViT-B two
-    assert plan.dic.teachers() == [(ds, t) for ds in ("rvl", "tobacco") for t in ("R101", "ViT-B", "DiT-B")]
+    assert plan.dic.teachers() == [("rvl", t) for t in ("R101", "ViT-B", "DiT-B")]
     assert plan.dic.pair_dir("rvl", "R101", "R50", "imagenet", 0) == "results/default/dic/runs/rvl/R101__R50__imagenet__s0"
+
+
+def test_synthetic_pages_are_generated_only_for_the_datasets_a_preset_classifies() -> None:
+    """smoke classifies RVL-CDIP and Tobacco-3482: every split of params.yaml's `data.synthetic` sizes; default only
+    RVL-CDIP, so no Tobacco-like pages; a preset classifying Tobacco alone still gets the RVL-CDIP-like pages (the
+    layout and DocVQA stages read them) but not the RVL-CDIP-N-like test pages."""
+    assert _plan("smoke").synthetic_splits() == [("rvl", "train"), ("rvl", "val"), ("rvl", "test"), ("rvl_n", "test"),
+                                                 ("tobacco", "train"), ("tobacco", "val"), ("tobacco", "test")]
+    assert _plan("default").synthetic_splits() == [("rvl", "train"), ("rvl", "val"), ("rvl", "test"),
+                                                   ("rvl_n", "test")]
+    cfg = _cfg("smoke")
+    cfg["dic"]["datasets"] = ["tobacco"]
+    assert _plan(cfg).synthetic_splits() == [("rvl", "train"), ("rvl", "val"), ("rvl", "test"), ("tobacco", "train"),
+                                             ("tobacco", "val"), ("tobacco", "test")]
 
 
 def test_classification_inputs() -> None:

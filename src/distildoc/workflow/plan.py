@@ -396,9 +396,11 @@ class Plan:
         return f"{self.data}/synthetic"
 
     def synthetic_splits(self) -> list[tuple[str, str]]:
-        """(dataset, split) pairs the preset generates."""
+        """(dataset, split) pairs the preset generates: RVL-CDIP-like pages always (the layout and DocVQA stages read
+        them), RVL-CDIP-N-like and Tobacco-like pages only when `dic.datasets` classifies them."""
         sizes = self.cfg.data.raw["synthetic"]
-        return [(ds, split) for ds in ("rvl", "rvl_n", "tobacco") for split in sizes[ds]]
+        used = {"rvl": True, "rvl_n": "rvl" in self.cfg.dic.datasets, "tobacco": "tobacco" in self.cfg.dic.datasets}
+        return [(ds, split) for ds in ("rvl", "rvl_n", "tobacco") if used[ds] for split in sizes[ds]]
 
 
 def build_plan(settings: Settings, root: str | Path = ".") -> Plan:
