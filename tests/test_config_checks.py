@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,28 @@ def test_snakemake_dry_run_stops_with_the_message(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "presets.smoke.dic.grid[0].methods: simkd_identity (no projector) needs equal last-map channels" in \
         res.stderr + res.stdout
+
+
+def test_snakemake_refuses_a_params_file_with_a_repeated_key(tmp_path: Path) -> None:
+    """Snakemake's own YAML loader keeps the last of two `dic:` blocks; common.smk re-reads every config file with
+    `read_params`, so the dry run stops and names the lines instead of running a preset that lost settings."""
+    project = tmp_path / "p"
+    project.mkdir()
+    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
+    shutil.copytree(REPO / "workflow", project / "workflow")
+    text = (REPO / "params.yaml").read_text()
+    anchor = "  smoke:\n    description:"
+    assert text.count(anchor) == 1
+    (project / "params.yaml").write_text(text.replace(anchor, "  smoke:\n    dic: {datasets: [rvl]}\n    description:"))
+    line = text[:text.index(anchor)].count("\n") + 2  # the inserted line
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run([str(bindir / "snakemake"), "-n", "--cores", "1", "all", "--config", "preset=smoke"],
+                         cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    # the smoke preset's own `dic:` block, further down, is the repeat
+    assert re.search(rf"params\.yaml: line \d+: key 'dic' is already set at line {line} of the same mapping",
+                     res.stderr + res.stdout), res.stderr[-2000:]
 
 
 def test_inits_per_student_and_imagenet_weights() -> None:

@@ -135,3 +135,25 @@ def test_resolved_presets_keep_the_file_order() -> None:
     for name, section in resolve_presets(PARAMS).items():
         assert list(section)[:6] == order, name
     assert list(resolve_presets(PARAMS)["real_teacher"])[6:] == ["real_teacher", "docvqa"]
+
+
+def test_a_key_written_twice_in_one_mapping_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    """YAML loaders keep the last of two equal keys; `read_params` refuses them (a preset with two `dic:` blocks
+    would otherwise lose the first one's settings silently). Keys beside a `<<: *anchor` merge still override it."""
+    from distildoc.config import read_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text("preset: smoke\n"              # line 1
+                    "presets:\n"                   # 2
+                    "  smoke:\n"                   # 3
+                    "    dic: {datasets: [rvl]}\n"  # 4
+                    "    data: {}\n"               # 5
+                    "    dic:\n"                   # 6
+                    "      seeds: [0]\n")          # 7
+    with pytest.raises(ConfigError, match=r"params\.yaml: line 6: key 'dic' is already set at line 4 of the same "
+                                          r"mapping"):
+        read_params(path)
+    path.write_text("base: &b {epochs: 2, lr: 0.1}\nrecipe:\n  <<: *b\n  epochs: 5\n")
+    assert read_params(path) == {"base": {"epochs": 2, "lr": 0.1}, "recipe": {"epochs": 5, "lr": 0.1}}
+    path.write_text("a: 1\nb: {a: 1}\n")  # the same key in two different mappings is fine
+    assert read_params(path) == {"a": 1, "b": {"a": 1}}

@@ -109,10 +109,29 @@ def resolve_presets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: resolved[name] for name in presets}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key written twice in one mapping is an error: YAML loaders keep the last
+    value silently, so a preset with two ``dic:`` blocks would lose the first block's settings without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: the keys written beside it override it
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{self.name}: line {line}: key {key!r} is already set at line {seen[key]} of the "
+                                  "same mapping (YAML would keep only the last one; merge the two)")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_params(params_path: str | Path) -> dict[str, Any]:
-    """The raw mapping of a `params.yaml` (``preset``, ``defaults``, ``presets`` as written: presets unresolved)."""
+    """The raw mapping of a `params.yaml` (``preset``, ``defaults``, ``presets`` as written: presets unresolved); a
+    key repeated within one mapping is a ConfigError naming the file, both lines and the key."""
     with open(params_path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
 
 
 def load_preset(params_path: str | Path, name: str | None = None) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 from pathlib import Path
 
 from distildoc import catalogue
-from distildoc.config import ConfigError
+from distildoc.config import ConfigError, read_params
 from distildoc.settings import load_settings
 from distildoc.workflow.plan import build_plan
 
 # the preset validated, typed, frozen and checked (distildoc.settings, distildoc.config_checks), and the plan of its
 # DAG (distildoc.workflow.plan: every job grid, path and cell the rules ask for, computed and tested outside Snakemake)
 try:
+    for _configfile in workflow.configfiles:  # Snakemake's loader keeps the last of a repeated key silently
+        read_params(_configfile)
     SETTINGS = load_settings(config, schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
     PLAN = build_plan(SETTINGS)  # fixture folders are looked up relative to the working directory, as jobs see them
 except ConfigError as err:
