@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from distildoc.config import ConfigError, load_config
+from distildoc.config import ConfigError, load_config, read_params, validate_config
 from distildoc.config_checks import check_config
 from distildoc.settings import DOCVQA_RUN_KEYS, load_settings
 from distildoc.workflow.plan import DECODE_GROUPS, build_plan
@@ -42,16 +42,18 @@ def test_every_shipped_preset_has_a_plan(name: str) -> None:
 
 
 def test_default_classification_grid_counted_by_hand() -> None:
-    """params.yaml `default`: RVL-CDIP only (`dic.datasets: [rvl]`), seeds [0, 1, 2]; the grid's pairs are R101 -> R50
-    (imagenet and, in its own block, random), ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random); so per
-    seed: 5 distilled pair jobs + 3 supervised ones (R50 imagenet, R50 random, ViT-T random) = 8 jobs, times 3 seeds."""
+    """params.yaml `default`: RVL-CDIP only (`dic.datasets: [rvl]`), seeds [0, 1, 2]; the grid's pairs are R101 -> R50,
+    ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random, on the teacher's full train split); so per seed:
+    4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3 seeds."""
     plan = _plan("default")
-    assert len(plan.dic.jobs) == 8 * 3
+    assert len(plan.dic.jobs) == 6 * 3
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
         "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls", "nkd_ls", "dist",
         "dkd"]
-    assert plan.dic.student_methods("rvl", "R101", "R50", "random", 2) == ["ce_kd", "mse"]
+    assert not any(init == "random" and st == "R50" for _ds, _t, st, init, _s in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]
+    assert plan.dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")["train"].endswith("/rvl_train_96.pt")
+    assert plan.dic.student_inputs("rvl", "ViT-B", "R50", "imagenet")["train"].endswith("/rvl_subtrain_96.pt")
     assert not any(ds == "tobacco" for ds, *_ in plan.dic.jobs)
     # one teacher job per (dataset, teacher) although R101 heads two grid blocks and ViT-B two
     assert plan.dic.teachers() == [("rvl", t) for t in ("R101", "ViT-B", "DiT-B")]
@@ -80,8 +82,8 @@ def test_classification_inputs() -> None:
                                                    "eval_rvl_n": f"{t}/rvl_n_test_96.pt"}
     # the Tobacco teacher fine-tunes the RVL-CDIP one (dic.tobacco_teacher_from_rvl: true)
     assert dic.teacher_inputs("tobacco", "R101")["init_from"] == "results/default/dic/teachers/rvl/R101/metrics.json"
-    supervised = dic.student_inputs("rvl", "none")
-    distilled = dic.student_inputs("rvl", "DiT-B")
+    supervised = dic.student_inputs("rvl", "none", "R50", "imagenet")
+    distilled = dic.student_inputs("rvl", "DiT-B", "R50", "imagenet")
     assert supervised["train"] == f"{t}/rvl_subtrain_96.pt" and "teacher" not in supervised
     assert set(distilled) - set(supervised) == {"teacher", "cache_train", "cache_val"}
     assert distilled["cache_val"] == "results/default/dic/cache/rvl/DiT-B_val.safetensors"
@@ -91,6 +93,39 @@ def test_classification_inputs() -> None:
     assert dic.decode_outputs("rvl_n") == [f"{t}/rvl_n_test_96.pt"]
     assert dic.decode_inputs("rvl_n") == {"labels": ["data/default/synthetic/rvl_n/labels/test.txt"],
                                           "images": ["data/default/synthetic/rvl_n/images/test"]}
+
+
+def test_students_on_full_pages_read_the_teacher_splits_and_its_caches_on_them() -> None:
+    """`dic.student_pages`: a role (or role/init) set to ``full`` trains and validates on the teacher's splits, and a
+    distilled one reads the teacher's outputs cached on those splits (rule dic_teacher_cache_full); the other roles keep
+    the student subset, and Tobacco-3482 (whose students already train on its full splits) is unaffected."""
+    cfg = _cfg("smoke")
+    cfg["dic"]["student_pages"] = {"ViT-T": "full", "R50/random": "full"}
+    dic = _plan(cfg).dic
+    t, c = "results/smoke/dic/tensors", "results/smoke/dic/cache"
+    full = dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")
+    assert (full["train"], full["val"]) == (f"{t}/rvl_train_96.pt", f"{t}/rvl_val_96.pt")
+    assert (full["cache_train"], full["cache_val"]) == (f"{c}/rvl/ViT-B_full_train.safetensors",
+                                                        f"{c}/rvl/ViT-B_full_val.safetensors")
+    assert full["eval_test"] == f"{t}/rvl_test_96.pt"
+    assert dic.student_inputs("rvl", "none", "ViT-T", "random")["train"] == f"{t}/rvl_train_96.pt"
+    assert dic.student_inputs("rvl", "R101", "R50", "random")["train"] == f"{t}/rvl_train_96.pt"
+    # the more specific key wins; roles not named keep the subset
+    assert dic.student_inputs("rvl", "R101", "R50", "imagenet")["cache_train"] == f"{c}/rvl/R101_train.safetensors"
+    assert dic.student_inputs("rvl", "ViT-B", "ViT-S", "random")["train"] == f"{t}/rvl_subtrain_96.pt"
+    assert dic.student_inputs("tobacco", "ViT-B", "ViT-T", "random")["cache_train"] == \
+        f"{c}/tobacco/ViT-B_train.safetensors"
+    assert dic.full_cache_inputs("rvl", "ViT-B") == {"teacher": "results/smoke/dic/teachers/rvl/ViT-B/metrics.json",
+                                                     "train": f"{t}/rvl_train_96.pt", "val": f"{t}/rvl_val_96.pt"}
+    # the job's params say so (and only then: a subset job's params, so its finished runs, are unchanged)
+    assert dic.student_view("rvl", "none", "ViT-T", "random", 0)["student_pages"] == "full"
+    assert "student_pages" not in dic.student_view("rvl", "none", "ViT-S", "random", 0)
+    assert "student_pages" not in dic.student_view("tobacco", "none", "ViT-T", "random", 0)
+    raw = read_params(REPO / "params.yaml")
+    for bad in ({"ViT-X": "full"}, {"ViT-T": "half"}):  # the schema names the key
+        raw["presets"]["smoke"]["dic"]["student_pages"] = bad
+        with pytest.raises(ConfigError, match=r"presets\.smoke\.dic\.student_pages"):
+            validate_config(raw)
 
 
 def test_real_data_paths() -> None:

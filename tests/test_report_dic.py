@@ -449,3 +449,24 @@ def test_each_main_table_takes_its_own_students_init():
     assert table_init(df, "table9") == "imagenet"
     assert table_init(df, "table10_r101") == "imagenet"
     assert table_init(df, "table11_vitb") == "random"  # no Tobacco ViT runs at all: random
+
+
+def test_the_captions_name_each_students_training_pages(tmp_path):
+    """`dic.student_pages`: a table's caption names the pages its students trained on (the runs'
+    ``runtime.train_examples``), per student role; runs that do not record them leave the caption as it was."""
+    from distildoc.report.dic import pages_note
+
+    runs = [json.loads(json.dumps(r)) for r in RUNS if r["dataset"] == "rvl"]
+    for r in runs:
+        if r["role"] == "student":
+            r["runtime"]["train_examples"] = 3200 if r["student"] == "ViT-T" else 480
+    df = load_runs(write_runs(tmp_path / "runs", runs))
+    assert pages_note(df, "rvl", ("ViT-S", "ViT-T"), "pretrained") == "Training pages: ViT-S 480, ViT-T 3200."
+    assert pages_note(df, "rvl", ("R50",), "random") == "Training pages: R50 480."
+    assert pages_note(df, "rvl", ("R50",), "pretrained") == ""  # no such runs
+    written = write_dic_tables(df, tmp_path / "tables")
+    md = next(p for p in written if p.name == "table6.md").read_text(encoding="utf-8")
+    assert "(pretrained students). Training pages: ViT-S 480, ViT-T 3200. Bold:" in md
+    # without the field (runs written before it): the caption reads as before, no stray space
+    old = write_dic_tables(load_runs(write_runs(tmp_path / "old", RUNS)), tmp_path / "old_tables")
+    assert "(pretrained students). Bold:" in next(p for p in old if p.name == "table6.md").read_text(encoding="utf-8")

@@ -133,6 +133,12 @@ class DicConfig(Section):
         inits = self.raw["inits"]
         return list(inits if isinstance(inits, tuple) else inits[student])
 
+    def student_pages(self, student: str, init: str) -> str:
+        """`dic.student_pages`: ``subset`` (the student subset, the paper's RVL-CDIP_1k protocol; the default) or ``full``
+        (the teacher's train / val splits) for `student` at `init`; ``<student>/<init>`` wins over ``<student>``."""
+        pages = self.raw.get("student_pages", {})
+        return str(pages.get(f"{student}/{init}", pages.get(student, "subset")))
+
     def jobs(self) -> dict[JobKey, list[str]]:
         """The student jobs: (dataset, teacher or ``'none'``, student, init, seed) -> the methods that job trains, in
         grid order. ``'none'`` is the supervised ``ce`` student, one per (dataset, student, init, seed) that any grid

@@ -69,9 +69,32 @@ rule dic_train_teacher:
         "../scripts/dic_train_teacher.py"
 
 
+rule dic_teacher_cache_full:
+    input:
+        unpack(lambda wc: DIC_PLAN.full_cache_inputs(wc.dsname, wc.teacher)),
+    output:
+        cache_train=DIC_PLAN.full_cache_path("{dsname}", "{teacher}", "train"),
+        cache_val=DIC_PLAN.full_cache_path("{dsname}", "{teacher}", "val"),
+    params:
+        dtype=DIC_PLAN.cfg.raw["cache_dtype"],
+        batch_size=DIC_PLAN.cfg.raw["eval_batch_size"],
+    log:
+        f"{LOGS}/dic/teacher_cache_{{dsname}}_{{teacher}}_full.log",
+    benchmark:
+        f"{LOGS}/benchmarks/dic_teacher_cache_full/{{dsname}}_{{teacher}}.tsv"
+    threads: 1
+    priority: 10
+    conda:
+        ENV
+    message:
+        "Caching teacher {wildcards.teacher}'s outputs on its own {wildcards.dsname} train / val splits (dic.student_pages: full)"
+    script:
+        "../scripts/dic_teacher_cache.py"
+
+
 rule dic_train_students:
     input:
-        unpack(lambda wc: DIC_PLAN.student_inputs(wc.dsname, wc.pteacher)),
+        unpack(lambda wc: DIC_PLAN.student_inputs(wc.dsname, wc.pteacher, wc.student, wc.init)),
     output:
         # one run folder per method of this pair: <method>/{metrics.json, logits_*.npz, artefact}
         runs=directory(f"{DIC_RES}/runs/{{dsname}}/{{pteacher}}__{{student}}__{{init}}__s{{seed}}"),

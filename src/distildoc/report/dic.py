@@ -78,7 +78,7 @@ HPARAM_COLUMNS = ("tau", "alpha", "gamma", "beta")
 
 RUN_COLUMNS = ["path", "dataset", "role", "teacher", "student", "method", "init", "seed", "split",
                *SPLIT_METRICS, *TS_METRICS, "temperature", "n", "n_skipped", "train_seconds", "examples_per_second",
-               "epochs", "best_epoch", "params", *HPARAM_COLUMNS, "hparams", "arch"]
+               "epochs", "best_epoch", "train_examples", "params", *HPARAM_COLUMNS, "hparams", "arch"]
 
 # display name -> run metric
 METRIC_COLUMNS = {"ACC": "accuracy", "ECE": "ece", "AURC": "aurc"}
@@ -196,7 +196,8 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
                    "split": split, **{k: _num(m[k]) for k in SPLIT_METRICS},
                    **{k: _num(m.get(k)) for k in TS_METRICS}, "temperature": temperature, "n": m["n"],
                    "n_skipped": len(m.get("skipped_inputs") or []),
-                   **{k: runtime.get(k) for k in ("train_seconds", "examples_per_second", "epochs", "best_epoch")},
+                   **{k: runtime.get(k) for k in ("train_seconds", "examples_per_second", "epochs", "best_epoch",
+                                                   "train_examples")},
                    "params": run.get("params"),
                    **{k: hparams.get(k) if _is_number(hparams.get(k)) else None for k in HPARAM_COLUMNS},
                    "hparams": json.dumps(hparams, sort_keys=True, default=str),
@@ -206,7 +207,7 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in (*SPLIT_METRICS, *TS_METRICS, "temperature", "train_seconds", "examples_per_second", *HPARAM_COLUMNS):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    for col in ("seed", "n", "n_skipped", "epochs", "best_epoch", "params"):
+    for col in ("seed", "n", "n_skipped", "epochs", "best_epoch", "train_examples", "params"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     log.info("loaded %d runs (%d run-split rows)", len(seen), len(df))
     return df
@@ -463,6 +464,19 @@ def table_init(df: pd.DataFrame, table: str) -> str:
     return main_init(df, dataset, students)
 
 
+def pages_note(df: pd.DataFrame, dataset: str, students: Sequence[str], init: str) -> str:
+    """The training pages of a table's student runs (their ``train_examples``; `dic.student_pages` chooses the
+    student subset or the teacher's full splits), e.g. ``"Training pages: ViT-S 480, ViT-T 3200."``; empty when
+    the runs do not record them."""
+    runs = df[_is(df, "dataset", dataset) & _is(df, "role", "student") & _is(df, "init", init)
+              & df["student"].isin(list(students))]
+    pages = runs.dropna(subset=["train_examples"]).groupby("student", sort=True)["train_examples"].unique()
+    if pages.empty:
+        return ""
+    return "Training pages: " + ", ".join(f"{st} {'/'.join(str(int(n)) for n in sorted(ns))}"
+                                          for st, ns in pages.items()) + "."
+
+
 def seed_display(table: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
     """(hidden columns, display labels) of a paper table: ``n_seeds`` is shown (as "n seeds") when any cell
     has more than one seed, else CSV only."""
@@ -487,12 +501,15 @@ def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -
     vit_init, cnn_init = table_init(df, "table6"), table_init(df, "table9")
     tob_vit_init, tob_cnn_init = table_init(df, "table11_vitb"), table_init(df, "table10_r101")
     tob_vit, tob_cnn = tables10_12(df, tob_vit_init), tables10_12(df, tob_cnn_init)
+    vit_pages, cnn_pages = (pages_note(df, "rvl", TABLE_STUDENTS[t][1], i)
+                            for t, i in (("table6", vit_init), ("table9", cnn_init)))
     specs = [
         ("table6", table6(df, vit_init),
          "Table 6: RVL-CDIP document image classification, ViT-B / DiT-B teachers distilled into ViT-S / ViT-T "
-         f"({vit_init} students)."),
+         f"({vit_init} students). {vit_pages}"),
         ("table9", table9(df, cnn_init),
-         f"Table 9: RVL-CDIP document image classification, R101 teacher distilled into R50 ({cnn_init} student)."),
+         f"Table 9: RVL-CDIP document image classification, R101 teacher distilled into R50 ({cnn_init} student). "
+         f"{cnn_pages}"),
         ("table10_r101", tob_cnn["R101"],
          f"Table 10: Tobacco-3482 document image classification, R101 teacher → R50 ({tob_cnn_init} students)."),
         ("table11_vitb", tob_vit["ViT-B"],
@@ -503,10 +520,10 @@ def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -
          f"({tob_vit_init} students)."),
         ("table18", t18,
          "Table 18: RVL-CDIP document image classification, ViT-B / DiT-B teachers distilled into ViT-S / ViT-T "
-         "(randomly initialised students)."),
+         f"(randomly initialised students). {pages_note(df, 'rvl', TABLE_STUDENTS['table6'][1], RANDOM_INIT)}"),
         ("table19", t19,
          "Table 19: RVL-CDIP document image classification, R101 teacher distilled into R50 "
-         "(randomly initialised student)."),
+         f"(randomly initialised student). {pages_note(df, 'rvl', TABLE_STUDENTS['table9'][1], RANDOM_INIT)}"),
     ]
     written: list[Path] = []
     for stem, table, caption in specs:
@@ -515,7 +532,7 @@ def write_dic_tables(df: pd.DataFrame, out_dir: str | Path, decimals: int = 3) -
             continue
         hidden, labels = seed_display(table)
         note = f"{_SEEDS_NOTE} {_N_SEEDS_NOTE}" if labels else _SEEDS_NOTE
-        paths = write_table(table, out_dir / stem, f"{caption} {_BOLD_NOTE} {note}", f"tab:dic_{stem}",
+        paths = write_table(table, out_dir / stem, f"{caption.strip()} {_BOLD_NOTE} {note}", f"tab:dic_{stem}",
                             bold_mask=dic_bold_mask(table, decimals), decimals=decimals, hidden=hidden,
                             midrule_on="Teacher", labels=labels)
         written += list(paths.values())

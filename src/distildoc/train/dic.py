@@ -122,12 +122,12 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
     ce_hparams = {"label_smoothing": float(tcfg.get("label_smoothing", 0.0))}
     method = build_method("ce", **ce_hparams)
     cfg = train_config(tcfg, seed, dic_cfg)
-    runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0}
+    runtime = {"train_seconds": 0.0, "examples_per_second": 0.0, "epochs": 0, "best_epoch": 0, "train_examples": 0}
     history: list = []
     if cfg.epochs > 0:
         res = fit(model, method, train, val, cfg, ckpt_dir=ckpt_dir, live_dir=run_dir / LIVE_DIRNAME)
         runtime = {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
-                   "epochs": cfg.epochs, "best_epoch": res.best_epoch}
+                   "epochs": cfg.epochs, "best_epoch": res.best_epoch, "train_examples": len(train)}
         history = res.history
     if not dist.is_main_process():
         return {}
@@ -228,7 +228,7 @@ def train_students(out_dirs: dict[str, Path], dataset: str, teacher_dir: Path | 
                    "arch": model.spec.display_name,
                    "splits": splits, "calibration": calibration,
                    "runtime": {"train_seconds": res.train_seconds, "examples_per_second": res.examples_per_second,
-                               "epochs": cfg.epochs, "best_epoch": res.best_epoch},
+                               "epochs": cfg.epochs, "best_epoch": res.best_epoch, "train_examples": len(train)},
                    "params": count_parameters(model), "hparams": hparams, "history": res.history,
                    "batch_size": cfg.batch_size, "recipe": asdict(cfg)}
         write_json(Path(run_dir) / "metrics.json", metrics)

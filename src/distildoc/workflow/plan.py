@@ -128,13 +128,33 @@ class DicPlan:
         """The student splits a teacher caches its outputs on."""
         return [self.tensor_path(n) for n in DIC_DATA[dataset]["student"]]
 
-    def student_inputs(self, dataset: str, teacher: str) -> dict[str, str]:
-        """A student job's splits and, when distilled, its teacher and the teacher's cached outputs."""
-        inp = self._split_inputs(dataset, "student")
+    def full_pages(self, dataset: str, student: str, init: str) -> bool:
+        """Whether a student trains on the teacher's splits (`dic.student_pages` ``full``) rather than the student
+        subset; a dataset whose students already train on the teacher's splits (Tobacco-3482) is unaffected."""
+        d = DIC_DATA[dataset]
+        return self.cfg.student_pages(student, init) == "full" and d["student"] != d["teacher"]
+
+    def full_cache_path(self, dataset: str, teacher: str, part: str) -> str:
+        """A teacher's cached outputs on its own train / val split (`part`), for the students that train on them
+        (rule dic_teacher_cache_full)."""
+        return f"{self.res}/cache/{dataset}/{teacher}_full_{part}.safetensors"
+
+    def full_cache_inputs(self, dataset: str, teacher: str) -> dict[str, str]:
+        """What rule dic_teacher_cache_full reads: the trained teacher and the splits its outputs are cached on."""
+        train, val = DIC_DATA[dataset]["teacher"]
+        return {"teacher": f"{self.teacher_dir(dataset, teacher)}/metrics.json", "train": self.tensor_path(train),
+                "val": self.tensor_path(val)}
+
+    def student_inputs(self, dataset: str, teacher: str, student: str, init: str) -> dict[str, str]:
+        """A student job's splits and, when distilled, its teacher and the teacher's cached outputs on them: the
+        student subset, or the teacher's splits where `dic.student_pages` says ``full``."""
+        full = self.full_pages(dataset, student, init)
+        inp = self._split_inputs(dataset, "teacher" if full else "student")
         if teacher != NO_TEACHER:
             inp["teacher"] = f"{self.teacher_dir(dataset, teacher)}/metrics.json"
-            inp["cache_train"] = f"{self.res}/cache/{dataset}/{teacher}_train.safetensors"
-            inp["cache_val"] = f"{self.res}/cache/{dataset}/{teacher}_val.safetensors"
+            for part in ("train", "val"):
+                inp[f"cache_{part}"] = (self.full_cache_path(dataset, teacher, part) if full
+                                        else f"{self.res}/cache/{dataset}/{teacher}_{part}.safetensors")
         return inp
 
     def student_methods(self, dataset: str, teacher: str, student: str, init: str, seed: int | str) -> list[str]:
@@ -155,8 +175,12 @@ class DicPlan:
         return self.cfg.teacher_view(dataset, teacher)
 
     def student_view(self, dataset: str, teacher: str, student: str, init: str, seed: int | str) -> dict[str, Any]:
-        """A student job's params: what it reads of `dic` for the methods it trains."""
-        return self.cfg.student_view(student, init, self.student_methods(dataset, teacher, student, init, seed))
+        """A student job's params: what it reads of `dic` for the methods it trains, and ``student_pages: full`` when
+        it trains on the teacher's splits (only then: the subset jobs' params, so their finished runs, stay as they were)."""
+        view = self.cfg.student_view(student, init, self.student_methods(dataset, teacher, student, init, seed))
+        if self.full_pages(dataset, student, init):
+            view["student_pages"] = "full"
+        return view
 
     def teacher_metrics(self) -> list[str]:
         return [f"{self.teacher_dir(ds, t)}/metrics.json" for ds, t in self.teachers()]
