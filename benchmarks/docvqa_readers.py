@@ -4,7 +4,7 @@
     python benchmarks/docvqa_readers.py synthetic --questions results/default/docvqa/questions.json \\
         --ocr data/default/synthetic/rvl/ocr/val.jsonl
     options: [--readers smollm2,gemma3] [--decodings free,extractive,extractive+noecho,extractive+noecho+beam4]
-             [--prompts plain,space,task,task_space]
+             [--prompts plain,space,task,task_space]   (also table,task_table: tables written row by row)
              [--templates raw,chat] [--max-new-tokens 32] [--batch-size 8] [--threads 1] [--out-dir DIR]
 
 Question sets:

@@ -317,7 +317,8 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a classification run fo
 
 
 PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="prompt type: task_space | task | space | plain "
-                                                               "(the paper's Table 2)")]
+                                                               "(the paper's Table 2) | task_table | table "
+                                                               "(space layout with tables written row by row)")]
 
 
 @app.command()
@@ -345,13 +346,13 @@ def ask(pages: PagesArg,
     """Ask questions on document pages: Tesseract OCR -> layout tags (--layout) -> prompt -> LLM reader."""
     from .docvqa import ask as qa
     from .docvqa.ocr import TesseractNotAvailable, check_tesseract
-    from .docvqa.prompts import PROMPT_TYPES
+    from .docvqa.prompts import ALL_PROMPT_TYPES
 
     questions = [q.strip() for q in question if q.strip()]
     if not questions:
         _fail("--question is empty")
-    if prompt not in PROMPT_TYPES:
-        _fail(f"unknown --prompt {prompt!r}; allowed: {', '.join(PROMPT_TYPES)}")
+    if prompt not in ALL_PROMPT_TYPES:
+        _fail(f"unknown --prompt {prompt!r}; allowed: {', '.join(ALL_PROMPT_TYPES)}")
     from .docvqa.llm import READERS
     from .docvqa.llm.extractive import DECODING
 

@@ -27,7 +27,7 @@ from distildoc.docvqa.enrich import DEFAULT_IGNORE_LABELS, DEFAULT_SCORE_THRESHO
 from distildoc.docvqa.llm import DEFAULT_READER, get_reader
 from distildoc.docvqa.llm.base import Reader, prompt_parts
 from distildoc.docvqa.ocr import DEFAULT_TESSERACT_CONFIG, tesseract_image
-from distildoc.docvqa.prompts import PROMPT_TYPES
+from distildoc.docvqa.prompts import ALL_PROMPT_TYPES
 
 #: the prompt type ``distildoc ask`` uses unless told otherwise (LATIN-Prompt: task instruction + space layout)
 DEFAULT_PROMPT = "task_space"
@@ -112,8 +112,8 @@ def answer_questions(
     before any cut to the reader's context: ``truncated`` says whether it was cut), ``prompt_tokens``,
     ``completion_tokens``, ``finish_reason`` and ``seconds`` (the generation's wall time, split over the
     batch by tokens)."""
-    if prompt not in PROMPT_TYPES:
-        raise ValueError(f"unknown prompt type {prompt!r}; allowed: {', '.join(PROMPT_TYPES)}")
+    if prompt not in ALL_PROMPT_TYPES:
+        raise ValueError(f"unknown prompt type {prompt!r}; allowed: {', '.join(ALL_PROMPT_TYPES)}")
     parts = [prompt_parts(prompt, page.ocr, q, explain_tags=explain_tags) for q in questions]
     t0 = time.perf_counter()
     results = reader.generate(parts) if parts else []

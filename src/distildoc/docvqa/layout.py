@@ -96,23 +96,24 @@ def char_width(rows: Sequence[Sequence[Segment]]) -> float:
     return width / max_chars
 
 
+def render_row(row: Sequence[Segment], cw: float) -> str:
+    """One row of the space layout: each segment at column ``int(x1 / cw)``, at least one space between two."""
+    text = ""
+    for seg in row:
+        pad = int(seg.box[0] / cw) - len(text)
+        if text:
+            pad = max(pad, 1)
+        text += " " * max(pad, 0) + seg.text
+    return text
+
+
 def space_layout(page: OcrPage) -> str:
     """LATIN-Prompt's space layout of a page (tags not counted in the character width); "" for an empty page."""
     rows = group_rows(line_segments(page))
     if not rows:
         return ""
     cw = char_width(rows)
-    out = []
-    for row in rows:
-        text = ""
-        for seg in row:
-            column = int(seg.box[0] / cw)
-            pad = column - len(text)
-            if text:
-                pad = max(pad, 1)
-            text += " " * max(pad, 0) + seg.text
-        out.append(text)
-    return "\n".join(out)
+    return "\n".join(render_row(row, cw) for row in rows)
 
 
 def plain_text(page: OcrPage, sep: str = "\n") -> str:

@@ -13,6 +13,12 @@ prompt type    released name               template                          doc
 ``task_space`` ``task_instruction_space``  ``prompt_task`` (= LATIN-Prompt)  space layout
 =============  ==========================  ================================  =========================
 
+Beyond the paper (not in the defaults; :data:`TABLE_PROMPT_TYPES`): ``table`` and ``task_table`` are
+``space`` and ``task_space`` with the table-aware page text of :func:`distildoc.docvqa.tables.table_layout`
+(the space layout with each detected table written row by row, ``Salaries | 1987: $117,047 | 1986*: $123,110``).
+:data:`PROMPT_TYPES` stays the paper's four (the pipeline's defaults); :data:`ALL_PROMPT_TYPES` is what
+configurations and callers may name.
+
 DLA enrichment does not change the template: the released runs fed DLA-enriched OCR through the same
 prompt types. ``explain_tags=True`` adds the sentence of DistilDoc's (unused) ``prompt_task_DLA``.
 
@@ -34,8 +40,14 @@ from __future__ import annotations
 
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.layout import plain_text, space_layout
+from distildoc.docvqa.tables import table_layout
 
+#: the paper's Table 2 prompt types (the defaults)
 PROMPT_TYPES: tuple[str, ...] = ("plain", "space", "task", "task_space")
+#: beyond the paper: the space / task_space wording with the table-aware page text
+TABLE_PROMPT_TYPES: tuple[str, ...] = ("table", "task_table")
+#: every prompt type a configuration may name
+ALL_PROMPT_TYPES: tuple[str, ...] = PROMPT_TYPES + TABLE_PROMPT_TYPES
 
 #: Names of the same prompt types in the released LATIN-Prompt / DistilDoc scripts.
 RELEASED_PROMPT_NAMES: dict[str, str] = {
@@ -81,6 +93,8 @@ def document_text(prompt_type: str, page: OcrPage) -> str:
     _check(prompt_type)
     if prompt_type in ("space", "task_space"):
         return space_layout(page)
+    if prompt_type in TABLE_PROMPT_TYPES:
+        return table_layout(page)
     return plain_text(page, sep=PLAIN_LINE_SEPARATOR)
 
 
@@ -105,5 +119,5 @@ def to_chat_messages(prompt: str, system: str | None = None) -> list[dict[str, s
 
 
 def _check(prompt_type: str) -> None:
-    if prompt_type not in PROMPT_TYPES:
-        raise ValueError(f"unknown prompt type {prompt_type!r}; allowed: {', '.join(PROMPT_TYPES)}")
+    if prompt_type not in ALL_PROMPT_TYPES:
+        raise ValueError(f"unknown prompt type {prompt_type!r}; allowed: {', '.join(ALL_PROMPT_TYPES)}")

@@ -50,7 +50,7 @@ from distildoc import catalogue
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.enrich import DEFAULT_IGNORE_LABELS, DEFAULT_SCORE_THRESHOLD, enrich_page
 from distildoc.docvqa.llm.base import GenerationResult, PromptParts, Reader, failure, prompt_parts
-from distildoc.docvqa.prompts import PROMPT_TYPES
+from distildoc.docvqa.prompts import ALL_PROMPT_TYPES
 from distildoc.evaluate.anls import ANLS_THRESHOLD, anls_by_type
 from distildoc.utils.io import read_json, write_json, write_jsonl
 
@@ -87,8 +87,8 @@ class Cell:
 def grid_cells(prompts: Sequence[str], dla_prompts: Sequence[str], dla_models: Sequence[str]) -> list[Cell]:
     """No-DLA cells for `prompts`, then for each DLA model one cell per DLA prompt (config order)."""
     for p in list(prompts) + list(dla_prompts):
-        if p not in PROMPT_TYPES:
-            raise ValueError(f"unknown prompt type {p!r}; allowed: {', '.join(PROMPT_TYPES)}")
+        if p not in ALL_PROMPT_TYPES:
+            raise ValueError(f"unknown prompt type {p!r}; allowed: {', '.join(ALL_PROMPT_TYPES)}")
     cells = [Cell(p) for p in prompts]
     cells += [Cell(p, m) for m in dla_models for p in dla_prompts]
     return cells
