@@ -48,8 +48,11 @@ def test_default_classification_grid_counted_by_hand() -> None:
     plan = _plan("default")
     assert len(plan.dic.jobs) == 6 * 3
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
-        "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls", "nkd_ls", "dist",
-        "dkd"]
+        "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls", "nkd_ls"]
+    # the cross-architecture pairs: CE+KD raw and on standardised logits
+    for teacher in ("ViT-B", "DiT-B"):
+        assert plan.dic.student_methods("rvl", teacher, "R50", "imagenet", 2) == ["ce_kd", "ce_kd_ls"]
+    assert plan.dic.student_methods("rvl", "ViT-B", "ViT-T", "random", 2) == ["ce_kd"]
     assert not any(init == "random" and st == "R50" for _ds, _t, st, init, _s in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]
     assert plan.dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")["train"].endswith("/rvl_train_96.pt")
