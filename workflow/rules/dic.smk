@@ -47,8 +47,8 @@ rule dic_train_teacher:
         metrics=f"{DIC_RES}/teachers/{{dsname}}/{{teacher}}/metrics.json",
         model=f"{DIC_RES}/teachers/{{dsname}}/{{teacher}}/model.safetensors",
         # the teacher's outputs on the student train / val splits, computed once, content-keyed
-        cache_train=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_train.safetensors",
-        cache_val=f"{DIC_RES}/cache/{{dsname}}/{{teacher}}_val.safetensors",
+        cache_train=DIC_PLAN.subset_cache_path("{dsname}", "{teacher}", "train"),
+        cache_val=DIC_PLAN.subset_cache_path("{dsname}", "{teacher}", "val"),
     params:
         # only what this teacher reads: editing a student recipe or the grid re-trains no teacher
         dic=lambda wc: DIC_PLAN.teacher_view(wc.dsname, wc.teacher),

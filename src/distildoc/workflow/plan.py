@@ -134,6 +134,10 @@ class DicPlan:
         d = DIC_DATA[dataset]
         return self.cfg.student_pages(student, init) == "full" and d["student"] != d["teacher"]
 
+    def subset_cache_path(self, dataset: str, teacher: str, part: str) -> str:
+        """A teacher's cached outputs on the student subset's train / val split (`part`; rule dic_train_teacher)."""
+        return f"{self.res}/cache/{dataset}/{teacher}_{part}.safetensors"
+
     def full_cache_path(self, dataset: str, teacher: str, part: str) -> str:
         """A teacher's cached outputs on its own train / val split (`part`), for the students that train on them
         (rule dic_teacher_cache_full)."""
@@ -153,8 +157,8 @@ class DicPlan:
         if teacher != NO_TEACHER:
             inp["teacher"] = f"{self.teacher_dir(dataset, teacher)}/metrics.json"
             for part in ("train", "val"):
-                inp[f"cache_{part}"] = (self.full_cache_path(dataset, teacher, part) if full
-                                        else f"{self.res}/cache/{dataset}/{teacher}_{part}.safetensors")
+                cache_path = self.full_cache_path if full else self.subset_cache_path
+                inp[f"cache_{part}"] = cache_path(dataset, teacher, part)
         return inp
 
     def student_methods(self, dataset: str, teacher: str, student: str, init: str, seed: int | str) -> list[str]:
