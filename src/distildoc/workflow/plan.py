@@ -156,8 +156,8 @@ class DicPlan:
         inp = self._split_inputs(dataset, "teacher" if full else "student")
         if teacher != NO_TEACHER:
             inp["teacher"] = f"{self.teacher_dir(dataset, teacher)}/metrics.json"
+            cache_path = self.full_cache_path if full else self.subset_cache_path
             for part in ("train", "val"):
-                cache_path = self.full_cache_path if full else self.subset_cache_path
                 inp[f"cache_{part}"] = cache_path(dataset, teacher, part)
         return inp
 
