@@ -200,6 +200,35 @@ def test_seeds_and_inits_as_lists_or_per_key() -> None:
         validate_config(config)
 
 
+def test_a_block_seeds_win_for_its_cells_and_the_baseline_runs_them_all() -> None:
+    """A grid block's own `seeds` (a list, or per dataset with dic.seeds for the rest): its cells run those seeds,
+    a job shared with another block at a common seed trains both blocks' methods, and the supervised student gets
+    the union of the seeds (so every method has its baseline at each of its seeds); the schema takes both forms."""
+    from distildoc.settings import DicConfig
+
+    dic = {"datasets": ["rvl", "tobacco"], "seeds": {"rvl": [0, 1, 2], "tobacco": [0]}, "inits": ["imagenet"],
+           "grid": [{"teacher": "R101", "students": ["R50"], "methods": ["mse"]},
+                    {"teacher": "ViT-B", "students": ["R50"], "methods": ["ce_kd"]},
+                    {"teacher": "ViT-B", "students": ["R50"], "methods": ["ce_kd_ls"], "seeds": {"rvl": [0, 1, 2, 3, 4]}}]}
+    jobs = DicConfig.from_dict(dic).jobs()
+    by = lambda ds, t: {seed: m for (d, teacher, _, _, seed), m in jobs.items() if (d, teacher) == (ds, t)}  # noqa: E731
+    assert by("rvl", "R101") == {0: ["mse"], 1: ["mse"], 2: ["mse"]}
+    assert by("rvl", "ViT-B") == {0: ["ce_kd", "ce_kd_ls"], 1: ["ce_kd", "ce_kd_ls"], 2: ["ce_kd", "ce_kd_ls"],
+                                  3: ["ce_kd_ls"], 4: ["ce_kd_ls"]}
+    assert by("rvl", "none") == {s: ["ce"] for s in range(5)}
+    assert by("tobacco", "ViT-B") == {0: ["ce_kd", "ce_kd_ls"]}  # tobacco not in the block's mapping: dic.seeds
+    assert by("tobacco", "none") == {0: ["ce"]}
+    listed = copy.deepcopy(dic)
+    listed["grid"][2]["seeds"] = [3]
+    assert DicConfig.from_dict(listed).seeds("tobacco", DicConfig.from_dict(listed).grid[2]) == [3]
+    config = {**copy.deepcopy(PARAMS), "preset": "smoke"}
+    config["presets"]["smoke"]["dic"]["grid"][0]["seeds"] = {"rvl": [0, 1, 2]}
+    validate_config(config)
+    config["presets"]["smoke"]["dic"]["grid"][0]["seeds"] = {"rvl": [], "docvqa": [0]}
+    with pytest.raises(ConfigError, match=r"seeds"):
+        validate_config(config)
+
+
 def test_teacher_view_holds_only_what_a_teacher_reads() -> None:
     """The teacher rule's params: a student recipe or grid edit leaves every teacher's view (so its job) alone; a
     teacher override changes that teacher's view only; the teacher trains exactly as from the whole section."""

@@ -44,14 +44,20 @@ def test_every_shipped_preset_has_a_plan(name: str) -> None:
 def test_default_classification_grid_counted_by_hand() -> None:
     """params.yaml `default`: RVL-CDIP only (`dic.datasets: [rvl]`), seeds [0, 1, 2]; the grid's pairs are R101 -> R50,
     ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random, on the teacher's full train split); so per seed:
-    4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3 seeds."""
+    4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3 seeds; and CE+KD (LS) of
+    the two cross-architecture pairs at seeds 3 and 4 (their blocks' own seeds), with the supervised R50 there:
+    3 jobs, times 2 seeds."""
     plan = _plan("default")
-    assert len(plan.dic.jobs) == 6 * 3
+    assert len(plan.dic.jobs) == 6 * 3 + 3 * 2
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
         "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls"]
     # the cross-architecture pairs: CE+KD raw and on standardised logits
     for teacher in ("ViT-B", "DiT-B"):
         assert plan.dic.student_methods("rvl", teacher, "R50", "imagenet", 2) == ["ce_kd", "ce_kd_ls"]
+        assert plan.dic.student_methods("rvl", teacher, "R50", "imagenet", 4) == ["ce_kd_ls"]
+    assert plan.dic.student_methods("rvl", "none", "R50", "imagenet", 4) == ["ce"]
+    assert not any(t == "R101" and seed > 2 for _ds, t, _st, _i, seed in plan.dic.jobs)
+    assert not any(st == "ViT-T" and seed > 2 for _ds, _t, st, _i, seed in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "ViT-B", "ViT-T", "random", 2) == ["ce_kd"]
     assert not any(init == "random" and st == "R50" for _ds, _t, st, init, _s in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]

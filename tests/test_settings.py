@@ -31,7 +31,8 @@ def test_typed_fields_and_plain_sections_match_the_validated_preset(name: str) -
     assert s.dic.datasets == tuple(cfg["dic"]["datasets"]) and s.dic.img_size == cfg["dic"]["img_size"]
     assert [dataclasses.asdict(b) for b in s.dic.grid] == [
         {"teacher": b["teacher"], "students": tuple(b["students"]), "methods": tuple(b["methods"]),
-         "inits": tuple(b["inits"]) if "inits" in b else None} for b in cfg["dic"]["grid"]]
+         "inits": tuple(b["inits"]) if "inits" in b else None, "seeds": freeze(b.get("seeds"))}
+        for b in cfg["dic"]["grid"]]
     assert s.dla.teachers == tuple(cfg["dla"]["teachers"]) and s.dla.students == tuple(cfg["dla"]["students"])
     assert [d.name for d in s.docvqa.datasets] == [d["name"] for d in cfg["docvqa"]["datasets"]]
     assert s.docvqa.run_view()["reader"] == cfg["docvqa"]["reader"]

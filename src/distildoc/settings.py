@@ -73,18 +73,20 @@ class Section:
 
 @dataclass(frozen=True)
 class GridBlock:
-    """One ``dic.grid`` entry: a teacher distilled into students with methods (at the block's own inits, if set)."""
+    """One ``dic.grid`` entry: a teacher distilled into students with methods (at the block's own inits and
+    seeds, if set)."""
 
     teacher: str
     students: tuple[str, ...]
     methods: tuple[str, ...]
     inits: tuple[str, ...] | None = None
+    seeds: Any = None  # as `dic.seeds`: one list, or a list per dataset (read-only form)
 
     @classmethod
     def from_dict(cls, block: Mapping[str, Any]) -> GridBlock:
         inits = block.get("inits")
         return cls(block["teacher"], tuple(block["students"]), tuple(block.get("methods", ())),
-                   tuple(inits) if inits is not None else None)
+                   tuple(inits) if inits is not None else None, freeze(block.get("seeds")))
 
 
 #: the `dic` keys every teacher job reads (besides its own recipe, overrides, hub weights and first seed)
@@ -120,8 +122,14 @@ class DicConfig(Section):
                    bool(dic.get("tobacco_teacher_from_rvl", False)),
                    tuple(GridBlock.from_dict(b) for b in dic.get("grid", ())), raw.get("methods", MappingProxyType({})))
 
-    def seeds(self, dataset: str) -> list[int]:
-        """The seeds of `dataset`'s student cells (:func:`dataset_seeds`)."""
+    def seeds(self, dataset: str, block: GridBlock | None = None) -> list[int]:
+        """The seeds of `dataset`'s student cells (:func:`dataset_seeds`). A grid block's own ``seeds`` (e.g.
+        ``{teacher: ViT-B, students: [R50], methods: [ce_kd_ls], seeds: [0, 1, 2, 3, 4]}``: more seeds where a gain
+        is small against the seed-to-seed spread) win for that block's cells; a per-dataset block mapping without
+        `dataset` falls back to ``dic.seeds``."""
+        if block is not None and block.seeds is not None:
+            if isinstance(block.seeds, (list, tuple)) or dataset in block.seeds:
+                return dataset_seeds(block.seeds, dataset)
         return dataset_seeds(self.raw["seeds"], dataset)
 
     def inits(self, student: str, block: GridBlock | None = None) -> list[str]:
@@ -142,13 +150,13 @@ class DicConfig(Section):
     def jobs(self) -> dict[JobKey, list[str]]:
         """The student jobs: (dataset, teacher or ``'none'``, student, init, seed) -> the methods that job trains, in
         grid order. ``'none'`` is the supervised ``ce`` student, one per (dataset, student, init, seed) that any grid
-        block distils into."""
+        block distils into (so the baseline has every seed of every block that compares against it)."""
         jobs: dict[JobKey, list[str]] = {}
         for ds in self.datasets:
             for block in self.grid:
                 for st in block.students:
                     for init in self.inits(st, block):
-                        for seed in self.seeds(ds):
+                        for seed in self.seeds(ds, block):
                             methods = jobs.setdefault((ds, block.teacher, st, init, seed), [])
                             methods.extend(m for m in block.methods if m not in methods)
                             jobs[(ds, NO_TEACHER, st, init, seed)] = ["ce"]
