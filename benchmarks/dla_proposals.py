@@ -22,13 +22,12 @@ from pathlib import Path
 
 import torch
 
-from distildoc.config import load_config
+from dla_speed import preset_models, teacher_model  # benchmarks/dla_speed.py (the script's own folder)
+
 from distildoc.data.coco import CocoDetectionDataset
 from distildoc.evaluate.detection import coco_evaluate, measure_efficiency, predict_dataset
 from distildoc.train.dla import efficiency_pages, load_detector
 from distildoc.utils.io import write_json
-
-TEACHER_OF = {"R50-FPN": "R101-FPN", "ViT-T-FPN": "ViT-B-FPN"}
 
 
 def with_proposals(model: torch.nn.Module, n: int) -> torch.nn.Module:
@@ -50,17 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     counts = [int(c) for c in args.proposals.split(",")]
-    cfg = load_config("params.yaml", preset=args.preset)
-    eff = dict(cfg["dla"]["efficiency"])
-    eff.update({k: v for k, v in (("rounds", args.rounds), ("iters", args.iters)) if v is not None})
-    res_dir = Path("results") / args.preset / "dla"
-    dirs = sorted(p for p in (res_dir / "models").iterdir() if (p / "model.pt").is_file()) if (res_dir / "models").is_dir() else []
+    eff, res_dir, dirs, images_root = preset_models(args.preset, args.rounds, args.iters)
     if not dirs:
         print(f"no trained layout model under {res_dir / 'models'}: run `snakemake --cores 2 dla "
               f"--config preset={args.preset}` first", file=sys.stderr)
         return 2
-    synthetic = cfg["data"]["source"] == "synthetic"  # the workflow's DLA_DATA_ROOT (workflow/rules/dla_common.smk)
-    images_root = Path("data") / args.preset / "synthetic" / "rvl" if synthetic else Path("data/raw/doclaynet")
     val = res_dir / "data" / "val.json"
     evalset = CocoDetectionDataset(images_root, val)
     evalset.drop_unreadable()
@@ -75,24 +68,23 @@ def main(argv: list[str] | None = None) -> int:
                                       iou_types=("bbox",))["bbox"]["AP"]
             print(f"{d.name} @ {n} proposals: bbox mAP {maps[key]:.2f} ({len(evalset)} pages)", flush=True)
     pages, _ = efficiency_pages(val, images_root, eff["pages"])
+    rounds = eff.get("rounds", 3)
     timed = measure_efficiency({f"{name}@{n}": m for (name, n), m in models.items()}, tuple(eff["input_size"]),
-                               warmup=eff["warmup"], iters=eff["iters"], rounds=eff.get("rounds", 3), pages=pages)
+                               warmup=eff["warmup"], iters=eff["iters"], rounds=rounds, pages=pages)
     rows = {key: {"model": key[0], "proposals": key[1], "mAP": maps[key], **timed[f"{key[0]}@{key[1]}"]}
             for key in models}
 
-    print(f"\nbatch 1, {args.threads} thread(s), median of {eff.get('rounds', 3)} rounds of {eff['iters']} pages")
+    print(f"\nbatch 1, {args.threads} thread(s), median of {rounds} rounds of {eff['iters']} pages")
     print(f"{'model':36s} {'props':>5s} {'mAP':>6s} {'GFLOPs':>7s} {'im/s':>6s} {'vs teacher same':>15s} "
           f"{'vs teacher @' + str(counts[0]):>16s}")
     for (name, n), r in rows.items():
-        _, role, _ = name.split("__")
-        teacher = f"none__{TEACHER_OF[role]}__supervised" if role in TEACHER_OF else None
-        same = rows.get((teacher, n)) if teacher else None
-        ref = rows.get((teacher, counts[0])) if teacher else None
-        ratio = (lambda t: f"{r['images_per_second'] / t['images_per_second']:.2f}x" if t else "-")  # noqa: E731
+        teacher = teacher_model(name)
+        ratios = [f"{r['images_per_second'] / t['images_per_second']:.2f}x" if t else "-"
+                  for t in (rows.get((teacher, n)), rows.get((teacher, counts[0])))]
         print(f"{name:36s} {n:5d} {r['mAP']:6.2f} {r['gflops']:7.2f} {r['images_per_second']:6.2f} "
-              f"{ratio(same):>15s} {ratio(ref):>16s}")
+              f"{ratios[0]:>15s} {ratios[1]:>16s}")
     if args.json:
-        write_json(args.json, [{k: v for k, v in r.items()} for r in rows.values()])
+        write_json(args.json, list(rows.values()))
     return 0
 
 

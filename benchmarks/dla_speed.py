@@ -26,13 +26,34 @@ from distildoc.utils.io import read_json, write_json
 TEACHER_OF = {"R50-FPN": "R101-FPN", "ViT-T-FPN": "ViT-B-FPN"}
 
 
+def teacher_model(name: str) -> str | None:
+    """The supervised teacher's model folder name for a student model folder ``<teacher>__<role>__<method>``
+    (None for a teacher role)."""
+    _, role, _ = name.split("__")
+    return f"none__{TEACHER_OF[role]}__supervised" if role in TEACHER_OF else None
+
+
+def preset_models(preset: str, rounds: int | None = None, iters: int | None = None) -> tuple[dict, Path, list[Path], Path]:
+    """A preset's `dla.efficiency` (with `rounds` / `iters` when given), its ``results/<preset>/dla`` folder, the
+    trained model folders in it and the layout pages' image root (the workflow's DLA_DATA_ROOT,
+    workflow/rules/dla_common.smk)."""
+    cfg = load_config("params.yaml", preset=preset)
+    eff = dict(cfg["dla"]["efficiency"])
+    eff.update({k: v for k, v in (("rounds", rounds), ("iters", iters)) if v is not None})
+    res_dir = Path("results") / preset / "dla"
+    models = res_dir / "models"
+    dirs = sorted(p for p in models.iterdir() if (p / "model.pt").is_file()) if models.is_dir() else []
+    synthetic = cfg["data"]["source"] == "synthetic"
+    images_root = Path("data") / preset / "synthetic" / "rvl" if synthetic else Path("data/raw/doclaynet")
+    return eff, res_dir, dirs, images_root
+
+
 def check_students_faster(models: dict[str, dict], key: str = "images_per_second") -> list[tuple[str, str, float, float, bool]]:
     """(student, teacher, student value, teacher value, faster?) for every student model folder
     ``<teacher>__<role>__<method>`` whose role has a teacher role with a supervised model in `models`."""
     rows = []
     for name, rec in sorted(models.items()):
-        _, role, _ = name.split("__")
-        teacher = f"none__{TEACHER_OF[role]}__supervised" if role in TEACHER_OF else None
+        teacher = teacher_model(name)
         if teacher is None or teacher not in models:
             continue
         s, t = rec[key], models[teacher][key]
@@ -55,18 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"read {args.from_json}: {result.get('note', '')}")
     else:
         torch.set_num_threads(args.threads)
-        cfg = load_config("params.yaml", preset=args.preset)
-        eff = dict(cfg["dla"]["efficiency"])
-        eff.update({k: v for k, v in (("rounds", args.rounds), ("iters", args.iters)) if v is not None})
-        res_dir = Path("results") / args.preset / "dla"
-        dirs = sorted(p for p in (res_dir / "models").iterdir() if (p / "model.pt").is_file())
+        eff, res_dir, dirs, images_root = preset_models(args.preset, args.rounds, args.iters)
         if not dirs:
             print(f"no trained layout model under {res_dir / 'models'}: run `snakemake --cores 2 dla "
                   f"--config preset={args.preset}` first", file=sys.stderr)
             return 2
-        # the workflow's DLA_DATA_ROOT (workflow/rules/dla_common.smk)
-        synthetic = cfg["data"]["source"] == "synthetic"
-        images_root = Path("data") / args.preset / "synthetic" / "rvl" if synthetic else Path("data/raw/doclaynet")
         result = measure_dla_models(dirs, eff, eval_ann=res_dir / "data" / "val.json", images_root=images_root)
         print(result["note"])
         if args.json:
