@@ -228,3 +228,27 @@ def test_tobacco_loader_and_split(tmp_path: Path) -> None:
     assert read_label_file(tmp_path / "train.txt", n_classes=10) == splits["train"]
     with pytest.raises(ValueError, match="fewer than 80 train"):
         split_tobacco3482(entries[:50])
+
+
+def test_per_class_rows_draw_the_student_subset_and_nest() -> None:
+    """`dic.student_pages` N (distildoc.data.tensors.per_class_rows): on a decoded split's labels, the student subset's
+    N and seed choose exactly the rows of the subset's pages (the same shuffle), and a larger N chooses a superset."""
+    import torch
+
+    from distildoc.data.tensors import TensorSplit, per_class_rows
+
+    counts = {c: 9 + (c % 4) for c in range(16)}
+    entries = _toy_entries(counts)
+    labels = torch.tensor([c for _, c in entries])
+    row_of = {path: i for i, (path, _) in enumerate(entries)}
+    subset_rows = sorted(row_of[p] for p, _ in subset_per_class(entries, 3, seed=42))
+    assert per_class_rows(labels, 3, 42).tolist() == subset_rows
+    assert per_class_rows(labels, 3, 42).tolist() == sorted(row_of[p] for p, _ in _expected_subset(entries, 3, 42))
+    bigger = per_class_rows(labels, 7, 42)
+    assert set(subset_rows) <= set(bigger.tolist())
+    assert Counter(labels[bigger].tolist()) == {c: 7 for c in range(16)}
+    split = TensorSplit(torch.arange(len(entries), dtype=torch.uint8).view(-1, 1, 1).expand(-1, 2, 2).clone(), labels,
+                        [p for p, _ in entries], ["bad.tif"])
+    part = split.take(bigger)
+    assert part.ids == [entries[i][0] for i in bigger.tolist()] and part.skipped == ["bad.tif"]
+    assert torch.equal(part.labels, labels[bigger]) and torch.equal(part.images[:, 0, 0], bigger.to(torch.uint8))

@@ -43,17 +43,17 @@ def test_every_shipped_preset_has_a_plan(name: str) -> None:
 
 def test_default_classification_grid_counted_by_hand() -> None:
     """params.yaml `default`: RVL-CDIP only (`dic.datasets: [rvl]`), seeds [0, 1, 2]; the grid's pairs are R101 -> R50,
-    ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random, on the teacher's full train split); so per seed:
-    4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3 seeds; and CE+KD (LS) of
-    the two cross-architecture pairs at seeds 3 and 4 (their blocks' own seeds), with the supervised R50 there:
-    3 jobs, times 2 seeds."""
+    ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random, on 100 pages per class of the teacher's train
+    split); so per seed: 4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3
+    seeds; and CE+KD (LS) of the two cross-architecture pairs at seeds 3 and 4 (their blocks' own seeds), with the
+    supervised R50 there: 3 jobs, times 2 seeds."""
     plan = _plan("default")
     assert len(plan.dic.jobs) == 6 * 3 + 3 * 2
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
         "ce_distildoc", "ce_kd", "nkd", "mse", "simkd_identity", "simkd_cnn", "fitnet", "ce_kd_ls"]
-    # the cross-architecture pairs: CE+KD raw and on standardised logits
+    # the cross-architecture pairs: CE+KD on standardised logits, at every seed
     for teacher in ("ViT-B", "DiT-B"):
-        assert plan.dic.student_methods("rvl", teacher, "R50", "imagenet", 2) == ["ce_kd", "ce_kd_ls"]
+        assert plan.dic.student_methods("rvl", teacher, "R50", "imagenet", 2) == ["ce_kd_ls"]
         assert plan.dic.student_methods("rvl", teacher, "R50", "imagenet", 4) == ["ce_kd_ls"]
     assert plan.dic.student_methods("rvl", "none", "R50", "imagenet", 4) == ["ce"]
     assert not any(t == "R101" and seed > 2 for _ds, t, _st, _i, seed in plan.dic.jobs)
@@ -62,6 +62,7 @@ def test_default_classification_grid_counted_by_hand() -> None:
     assert not any(init == "random" and st == "R50" for _ds, _t, st, init, _s in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]
     assert plan.dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")["train"].endswith("/rvl_train_96.pt")
+    assert plan.dic.student_view("rvl", "ViT-B", "ViT-T", "random", 0)["student_pages"] == {"per_class": 100, "seed": 42}
     assert plan.dic.student_inputs("rvl", "ViT-B", "R50", "imagenet")["train"].endswith("/rvl_subtrain_96.pt")
     assert not any(ds == "tobacco" for ds, *_ in plan.dic.jobs)
     # one teacher job per (dataset, teacher) although R101 heads two grid blocks and ViT-B two
@@ -130,8 +131,16 @@ def test_students_on_full_pages_read_the_teacher_splits_and_its_caches_on_them()
     assert dic.student_view("rvl", "none", "ViT-T", "random", 0)["student_pages"] == "full"
     assert "student_pages" not in dic.student_view("rvl", "none", "ViT-S", "random", 0)
     assert "student_pages" not in dic.student_view("tobacco", "none", "ViT-T", "random", 0)
+    # N pages per class of the teacher's split: the teacher's splits and caches, N and the subset's seed in the params
+    cfg["dic"]["student_pages"] = {"ViT-T": 3}
+    dic = _plan(cfg).dic
+    part = dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")
+    assert (part["train"], part["cache_train"]) == (f"{t}/rvl_train_{px}.pt", f"{c}/rvl/ViT-B_full_train.safetensors")
+    seed = cfg["data"]["student_subset"]["seed"]
+    assert dic.student_view("rvl", "ViT-B", "ViT-T", "random", 0)["student_pages"] == {"per_class": 3, "seed": seed}
+    assert "student_pages" not in dic.student_view("rvl", "none", "ViT-S", "random", 0)
     raw = read_params(REPO / "params.yaml")
-    for bad in ({"ViT-X": "full"}, {"ViT-T": "half"}):  # the schema names the key
+    for bad in ({"ViT-X": "full"}, {"ViT-T": "half"}, {"ViT-T": 0}):  # the schema names the key
         raw["presets"]["smoke"]["dic"]["student_pages"] = bad
         with pytest.raises(ConfigError, match=r"presets\.smoke\.dic\.student_pages"):
             validate_config(raw)

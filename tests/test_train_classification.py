@@ -275,3 +275,27 @@ def test_freeze_at_keeps_the_stem_and_stride4_stage_of_an_imagenet_cnn() -> None
         build_model(_spec("ViT-T")).freeze_stages(1)
     with pytest.raises(ValueError, match="freeze_at must be >= 0"):
         TrainConfig(freeze_at=-1)
+
+
+def test_student_pages_per_class_keep_matching_rows_of_split_and_cache() -> None:
+    """`dic.student_pages` N (select_student_pages): the kept pages and the kept teacher outputs are the same rows, so
+    each page still meets its own cached outputs (checked against a teacher run online on the kept pages); ``full``
+    or no value keeps the split whole."""
+    from distildoc.train.classification import TeacherCache
+    from distildoc.train.dic import select_student_pages
+
+    torch.manual_seed(0)
+    teacher = build_model(_spec("ViT-B"))
+    split = _split(24)
+    cache = TeacherCache(compute_teacher_outputs(teacher, split, ALL_FEATURES, batch_size=5, progress=False), "k")
+    for pages in (None, "full"):
+        assert select_student_pages(pages, split, cache) == (split, cache)
+    part, part_cache = select_student_pages({"per_class": 2, "seed": 42}, split, cache)
+    assert len(part) == 8 and sorted(part.labels.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert part_cache.key == "k" and set(part.ids) <= set(split.ids)
+    x, _ = part.batch(torch.arange(len(part)))
+    online = OnlineTeacher(teacher, ALL_FEATURES).outputs(torch.arange(len(part)), x)
+    kept = part_cache.outputs(torch.arange(len(part)))
+    for name in ALL_FEATURES:
+        torch.testing.assert_close(getattr(kept, name), getattr(online, name), rtol=1e-5, atol=1e-5)
+    assert select_student_pages({"per_class": 2, "seed": 42}, split, None)[1] is None

@@ -141,11 +141,14 @@ class DicConfig(Section):
         inits = self.raw["inits"]
         return list(inits if isinstance(inits, tuple) else inits[student])
 
-    def student_pages(self, student: str, init: str) -> str:
-        """`dic.student_pages`: ``subset`` (the student subset, the paper's RVL-CDIP_1k protocol; the default) or ``full``
-        (the teacher's train / val splits) for `student` at `init`; ``<student>/<init>`` wins over ``<student>``."""
+    def student_pages(self, student: str, init: str) -> str | int:
+        """`dic.student_pages`: ``subset`` (the student subset, the paper's RVL-CDIP_1k protocol; the default), ``full``
+        (the teacher's train / val splits) or N (N pages per class of the teacher's train split, chosen as the student
+        subset is: :func:`distildoc.data.tensors.per_class_rows`; the teacher's val split) for `student` at `init`;
+        ``<student>/<init>`` wins over ``<student>``."""
         pages = self.raw.get("student_pages", {})
-        return str(pages.get(f"{student}/{init}", pages.get(student, "subset")))
+        value = pages.get(f"{student}/{init}", pages.get(student, "subset"))
+        return value if isinstance(value, int) else str(value)
 
     def jobs(self) -> dict[JobKey, list[str]]:
         """The student jobs: (dataset, teacher or ``'none'``, student, init, seed) -> the methods that job trains, in

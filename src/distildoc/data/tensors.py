@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..utils.io import atomic_path
-from .rvlcdip import decode_split, read_label_file
+from .rvlcdip import decode_split, read_label_file, subset_per_class
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,26 @@ class TensorSplit:
         h.update(self.labels.numpy().tobytes())
         return h.hexdigest()[:16]
 
+    def take(self, rows: torch.Tensor) -> TensorSplit:
+        """The split restricted to `rows` (in that order); the skipped inputs stay named."""
+        return TensorSplit(self.images[rows], self.labels[rows], [self.ids[i] for i in rows.tolist()],
+                           list(self.skipped))
+
     def batch(self, index: torch.Tensor | slice, channels: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
         """Float images normalised to [-1, 1], grayscale replicated to `channels`, and labels."""
         x = self.images[index].float().div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
         if channels != 1:
             x = x.expand(-1, channels, -1, -1)
         return x, self.labels[index]
+
+
+def per_class_rows(labels: torch.Tensor, n_per_class: int, seed: int) -> torch.Tensor:
+    """The rows of the first `n_per_class` examples of every class after a seeded shuffle, in ascending order: the
+    student subset's rule (:func:`distildoc.data.rvlcdip.subset_per_class`) applied to a decoded split's rows. On a
+    split decoded without skipped pages, the subset's N and seed choose exactly the subset's pages, and a larger N
+    chooses a superset of them (`dic.student_pages` N)."""
+    chosen = subset_per_class([(i, int(y)) for i, y in enumerate(labels.tolist())], n_per_class, seed)
+    return torch.tensor(sorted(i for i, _ in chosen), dtype=torch.long)
 
 
 def build_split(label_file: str | Path, image_root: str | Path, size: int, out_path: str | Path) -> TensorSplit:

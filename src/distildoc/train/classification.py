@@ -157,6 +157,10 @@ class TeacherCache:
     def outputs(self, index: torch.Tensor, x: torch.Tensor | None = None) -> ModelOutputs:
         return ModelOutputs(**{k: v[index] for k, v in self.tensors.items()})
 
+    def take(self, rows: torch.Tensor) -> TeacherCache:
+        """The cached outputs of `rows` only (as :meth:`distildoc.data.tensors.TensorSplit.take`), same key."""
+        return TeacherCache({k: v[rows] for k, v in self.tensors.items()}, self.key)
+
 
 def file_digest(path: str | Path) -> str:
     h = hashlib.sha256()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..data.tensors import TensorSplit
+from ..data.tensors import TensorSplit, per_class_rows
 from ..distill import build_method
 from ..evaluate.calibration import calibration_record, temperature_scaled_metrics
 from ..models.classification import ModelSpec, build_model, count_parameters
@@ -143,6 +144,20 @@ def train_teacher(run_dir: str | Path, dataset: str, role: str, dic_cfg: dict, t
                "runtime": runtime, "params": count_parameters(model), "hparams": dict(tcfg), "history": history}
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def select_student_pages(pages: object, train: TensorSplit,
+                         cache: TeacherCache | None = None) -> tuple[TensorSplit, TeacherCache | None]:
+    """A student job's training pages. `pages` is its params' ``student_pages``: absent (the student subset), ``full``
+    (the teacher's train split as it is) or ``{per_class: N, seed: S}``: then only N pages per class of the teacher's
+    train split (:func:`distildoc.data.tensors.per_class_rows`) and the teacher's outputs cached on those rows (read,
+    and their key checked, on the whole split)."""
+    if not isinstance(pages, Mapping):
+        return train, cache
+    rows = per_class_rows(train.labels, int(pages["per_class"]), int(pages["seed"]))
+    log.info("student pages: %d of the teacher's %d train pages (%d per class, seed %d)", len(rows), len(train),
+             pages["per_class"], pages["seed"])
+    return train.take(rows), (None if cache is None else cache.take(rows))
 
 
 def train_config(recipe: dict, seed: int, dic_cfg: dict, batch_size: int | None = None) -> TrainConfig:

@@ -60,9 +60,10 @@ class DicPlan:
     res: str
     splits: dict[str, tuple[str, str, str]]  # split -> (label file, image root of its paths, images it needs)
     jobs: dict[JobKey, list[str]]
+    subset_seed: int = 42  # data.student_subset.seed: `dic.student_pages` N draws its pages with the same shuffle
 
     @classmethod
-    def build(cls, dic: DicConfig, data: str, res: str, synthetic: bool) -> DicPlan:
+    def build(cls, dic: DicConfig, data: str, res: str, synthetic: bool, subset_seed: int = 42) -> DicPlan:
         syn = f"{data}/synthetic"
         if synthetic:
             splits = {
@@ -87,7 +88,7 @@ class DicPlan:
                 **{f"tobacco_{s}": (f"{data}/labels/tobacco_{s}.txt", f"{raw}/tobacco3482", tob_done)
                    for s in ("train", "val", "test")},
             }
-        return cls(dic, f"{res}/dic", splits, dic.jobs())
+        return cls(dic, f"{res}/dic", splits, dic.jobs(), subset_seed)
 
     @property
     def size(self) -> int:
@@ -129,10 +130,11 @@ class DicPlan:
         return [self.tensor_path(n) for n in DIC_DATA[dataset]["student"]]
 
     def full_pages(self, dataset: str, student: str, init: str) -> bool:
-        """Whether a student trains on the teacher's splits (`dic.student_pages` ``full``) rather than the student
-        subset; a dataset whose students already train on the teacher's splits (Tobacco-3482) is unaffected."""
+        """Whether a student job reads the teacher's splits (`dic.student_pages` ``full``, or N pages per class of
+        them) rather than the student subset; a dataset whose students already train on the teacher's splits
+        (Tobacco-3482) is unaffected."""
         d = DIC_DATA[dataset]
-        return self.cfg.student_pages(student, init) == "full" and d["student"] != d["teacher"]
+        return self.cfg.student_pages(student, init) != "subset" and d["student"] != d["teacher"]
 
     def subset_cache_path(self, dataset: str, teacher: str, part: str) -> str:
         """A teacher's cached outputs on the student subset's train / val split (`part`; rule dic_train_teacher)."""
@@ -179,11 +181,14 @@ class DicPlan:
         return self.cfg.teacher_view(dataset, teacher)
 
     def student_view(self, dataset: str, teacher: str, student: str, init: str, seed: int | str) -> dict[str, Any]:
-        """A student job's params: what it reads of `dic` for the methods it trains, and ``student_pages: full`` when
-        it trains on the teacher's splits (only then: the subset jobs' params, so their finished runs, stay as they were)."""
+        """A student job's params: what it reads of `dic` for the methods it trains, and ``student_pages`` when it
+        trains on the teacher's splits: ``full``, or ``{per_class: N, seed: S}`` (N pages per class of the teacher's
+        train split, drawn as the student subset is). Only then: the subset jobs' params, so their finished runs, stay
+        as they were."""
         view = self.cfg.student_view(student, init, self.student_methods(dataset, teacher, student, init, seed))
         if self.full_pages(dataset, student, init):
-            view["student_pages"] = "full"
+            pages = self.cfg.student_pages(student, init)
+            view["student_pages"] = pages if pages == "full" else {"per_class": pages, "seed": self.subset_seed}
         return view
 
     def teacher_metrics(self) -> list[str]:
@@ -438,7 +443,7 @@ def build_plan(settings: Settings, root: str | Path = ".") -> Plan:
     preset = settings.name
     data, res, logs = f"data/{preset}", f"results/{preset}", f"logs/{preset}"
     synthetic = settings.data.synthetic
-    dic = DicPlan.build(settings.dic, data, res, synthetic)
+    dic = DicPlan.build(settings.dic, data, res, synthetic, settings.data.raw["student_subset"]["seed"])
     dla = DlaPlan.build(settings.dla, data, res, synthetic, dic, root)
     if settings.real_teacher is not None and not dla.publaynet_on:
         raise ConfigError(f"real_teacher: dla.real_eval.publaynet ({dla.publaynet!r}) has no samples.json; it must "
