@@ -43,10 +43,10 @@ def test_every_shipped_preset_has_a_plan(name: str) -> None:
 
 def test_default_classification_grid_counted_by_hand() -> None:
     """params.yaml `default`: RVL-CDIP only (`dic.datasets: [rvl]`), seeds [0, 1, 2]; the grid's pairs are R101 -> R50,
-    ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random, on 100 pages per class of the teacher's train
-    split); so per seed: 4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3
-    seeds; and CE+KD (LS) of the two cross-architecture pairs at seeds 3 and 4 (their blocks' own seeds), with the
-    supervised R50 there: 3 jobs, times 2 seeds."""
+    ViT-B -> R50, DiT-B -> R50 (imagenet), ViT-B -> ViT-T (random, on the teacher's full train split); so per seed:
+    4 distilled pair jobs + 2 supervised ones (R50 imagenet, ViT-T random) = 6 jobs, times 3 seeds; and CE+KD (LS) of
+    the two cross-architecture pairs at seeds 3 and 4 (their blocks' own seeds), with the supervised R50 there:
+    3 jobs, times 2 seeds."""
     plan = _plan("default")
     assert len(plan.dic.jobs) == 6 * 3 + 3 * 2
     assert plan.dic.student_methods("rvl", "R101", "R50", "imagenet", "1") == [
@@ -62,7 +62,7 @@ def test_default_classification_grid_counted_by_hand() -> None:
     assert not any(init == "random" and st == "R50" for _ds, _t, st, init, _s in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]
     assert plan.dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")["train"].endswith("/rvl_train_96.pt")
-    assert plan.dic.student_view("rvl", "ViT-B", "ViT-T", "random", 0)["student_pages"] == {"per_class": 100, "seed": 42}
+    assert plan.dic.student_view("rvl", "ViT-B", "ViT-T", "random", 0)["student_pages"] == "full"
     assert plan.dic.student_inputs("rvl", "ViT-B", "R50", "imagenet")["train"].endswith("/rvl_subtrain_96.pt")
     assert not any(ds == "tobacco" for ds, *_ in plan.dic.jobs)
     # one teacher job per (dataset, teacher) although R101 heads two grid blocks and ViT-B two
