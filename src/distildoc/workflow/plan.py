@@ -60,10 +60,10 @@ class DicPlan:
     res: str
     splits: dict[str, tuple[str, str, str]]  # split -> (label file, image root of its paths, images it needs)
     jobs: dict[JobKey, list[str]]
-    subset_seed: int = 42  # data.student_subset.seed: `dic.student_pages` N draws its pages with the same shuffle
+    subset_seed: int  # data.student_subset.seed: `dic.student_pages` N draws its pages with the same shuffle
 
     @classmethod
-    def build(cls, dic: DicConfig, data: str, res: str, synthetic: bool, subset_seed: int = 42) -> DicPlan:
+    def build(cls, dic: DicConfig, data: str, res: str, synthetic: bool, subset_seed: int) -> DicPlan:
         syn = f"{data}/synthetic"
         if synthetic:
             splits = {
