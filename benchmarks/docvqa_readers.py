@@ -4,7 +4,9 @@
     python benchmarks/docvqa_readers.py synthetic --questions results/default/docvqa/questions.json \\
         --ocr data/default/synthetic/rvl/ocr/val.jsonl
     options: [--readers smollm2,gemma3] [--decodings free,extractive,extractive+noecho,extractive+noecho+beam4]
-             [--prompts plain,space,task,task_space]   (also table,task_table: tables written row by row)
+             [--prompts plain,space,task,task_space]   (also table,task_table: tables written row by row;
+                                                        focus,task_focus: the line(s) that best match the question)
+             [--focus-lines 1]   (lines the focus prompt types keep)
              [--templates raw,chat] [--max-new-tokens 32] [--batch-size 8] [--threads 1] [--out-dir DIR]
 
 Question sets:
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--focus-lines", type=int, default=None,
+                    help="lines the focus / task_focus prompt types keep (default: distildoc.docvqa.focus.FOCUS_LINES)")
     ap.add_argument("--out-dir", default=str(ROOT / "results" / "benchmarks" / "docvqa_readers"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -127,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     from distildoc.docvqa.run import grid_cells, make_reader, run_grid
 
     torch.set_num_threads(args.threads)
+    if args.focus_lines is not None:
+        from distildoc.docvqa import focus
+
+        if args.focus_lines < 1:
+            raise SystemExit(f"--focus-lines must be >= 1, got {args.focus_lines}")
+        focus.FOCUS_LINES = args.focus_lines  # read at call time by distildoc.docvqa.prompts.focused_page
     prompts = args.prompts.split(",")
     decodings = args.decodings.split(",")
     settings = {d: decoding_settings(d) for d in decodings}

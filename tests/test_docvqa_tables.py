@@ -9,6 +9,7 @@ from distildoc.docvqa.layout import space_layout
 from distildoc.docvqa.llm.base import page_words, prompt_parts
 from distildoc.docvqa.prompts import (
     ALL_PROMPT_TYPES,
+    FOCUS_PROMPT_TYPES,
     PROMPT_TYPES,
     TABLE_PROMPT_TYPES,
     TASK_PREAMBLE,
@@ -140,7 +141,8 @@ def test_a_header_line_with_a_layout_tag_is_no_table():
 
 def test_table_prompt_types_build():
     assert PROMPT_TYPES == ("plain", "space", "task", "task_space")
-    assert TABLE_PROMPT_TYPES == ("table", "task_table") and ALL_PROMPT_TYPES == PROMPT_TYPES + TABLE_PROMPT_TYPES
+    assert TABLE_PROMPT_TYPES == ("table", "task_table")
+    assert ALL_PROMPT_TYPES == PROMPT_TYPES + TABLE_PROMPT_TYPES + FOCUS_PROMPT_TYPES
     page, question = table_page(), "What is the Rent for 2019?"
     for table_type, space_type in (("table", "space"), ("task_table", "task_space")):
         prompt = build_prompt(table_type, page, question)

@@ -58,7 +58,7 @@ def test_default_classification_grid_counted_by_hand() -> None:
     assert plan.dic.student_methods("rvl", "none", "R50", "imagenet", 4) == ["ce"]
     assert not any(t == "R101" and seed > 2 for _ds, t, _st, _i, seed in plan.dic.jobs)
     assert not any(st == "ViT-T" and seed > 2 for _ds, _t, st, _i, seed in plan.dic.jobs)
-    assert plan.dic.student_methods("rvl", "ViT-B", "ViT-T", "random", 2) == ["ce_kd"]
+    assert plan.dic.student_methods("rvl", "ViT-B", "ViT-T", "random", 2) == ["mse"]
     assert not any(init == "random" and st == "R50" for _ds, _t, st, init, _s in plan.dic.jobs)
     assert plan.dic.student_methods("rvl", "none", "ViT-T", "random", 0) == ["ce"]
     assert plan.dic.student_inputs("rvl", "ViT-B", "ViT-T", "random")["train"].endswith("/rvl_train_96.pt")
@@ -187,11 +187,11 @@ def test_publaynet_switch(tmp_path: Path) -> None:
 def test_docvqa_cells_and_files() -> None:
     plan = _plan("default")
     dv = plan.docvqa
-    # 4 prompts without tags, then (task, task_space) x the 4 layout models
-    assert len(dv.cells) == 4 + 2 * 4 and dv.cells[:4] == tuple((p, "none") for p in ("plain", "space", "task",
-                                                                                        "task_space"))
-    assert dv.cells[4] == ("task", "none__R101-FPN__supervised")
-    assert dv.cell_files("synthetic", "metrics.json")[4] == \
+    # 5 prompts without tags (the paper's 4 and task_focus), then (task, task_space) x the 4 layout models
+    assert len(dv.cells) == 5 + 2 * 4 and dv.cells[:5] == tuple((p, "none") for p in ("plain", "space", "task",
+                                                                                        "task_space", "task_focus"))
+    assert dv.cells[5] == ("task", "none__R101-FPN__supervised")
+    assert dv.cell_files("synthetic", "metrics.json")[5] == \
         "results/default/docvqa/synthetic/runs/none__R101-FPN__supervised/task/metrics.json"
     assert dv.ocr_input("synthetic") == "data/default/synthetic/rvl/ocr/val.jsonl"
     assert dv.dla_predictions("synthetic", "none__R50-FPN__supervised") == \
@@ -206,7 +206,7 @@ def test_further_readers_answer_the_no_layout_prompts() -> None:
     assert dv.readers == ("smollm2-extractive",)
     assert dv.reader_files("smollm2-extractive", "metrics.json") == [
         f"results/default/docvqa/synthetic/readers/smollm2-extractive/runs/none/{p}/metrics.json"
-        for p in ("plain", "space", "task", "task_space")]
+        for p in ("plain", "space", "task", "task_space", "task_focus")]
     view = dv.cfg.reader_view("smollm2-extractive")
     assert view["reader"] == {"backend": "smollm2", "options": {"dtype": "bfloat16", "postprocess": "first_line",
                                                                "decoding": "extractive"}}

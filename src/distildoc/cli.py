@@ -318,7 +318,9 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a classification run fo
 
 PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="prompt type: task_space | task | space | plain "
                                                                "(the paper's Table 2) | task_table | table "
-                                                               "(space layout with tables written row by row)")]
+                                                               "(space layout with tables written row by row) | "
+                                                               "task_focus | focus (only the table text's line "
+                                                               "that best matches the question)")]
 
 
 @app.command()

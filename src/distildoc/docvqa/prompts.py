@@ -15,7 +15,10 @@ prompt type    released name               template                          doc
 
 Beyond the paper (not in the defaults; :data:`TABLE_PROMPT_TYPES`): ``table`` and ``task_table`` are
 ``space`` and ``task_space`` with the table-aware page text of :func:`distildoc.docvqa.tables.table_layout`
-(the space layout with each detected table written row by row, ``Salaries | 1987: $117,047 | 1986*: $123,110``).
+(the space layout with each detected table written row by row, ``Salaries | 1987: $117,047 | 1986*: $123,110``);
+``focus`` and ``task_focus`` (:data:`FOCUS_PROMPT_TYPES`) keep only the lines of that text that best match the
+question (Okapi BM25, :mod:`distildoc.docvqa.focus`; :data:`distildoc.docvqa.focus.FOCUS_LINES` lines), and
+extractive decoding then takes its spans from the OCR words of those lines.
 :data:`PROMPT_TYPES` stays the paper's four (the pipeline's defaults); :data:`ALL_PROMPT_TYPES` is what
 configurations and callers may name.
 
@@ -39,6 +42,8 @@ Differences from the paper's Table 2 / the brief, all deliberate (the released s
 from __future__ import annotations
 
 from distildoc.data.ocr import OcrPage
+from distildoc.docvqa import focus
+from distildoc.docvqa.enrich import is_tag
 from distildoc.docvqa.layout import plain_text, space_layout
 from distildoc.docvqa.tables import table_layout
 
@@ -46,8 +51,10 @@ from distildoc.docvqa.tables import table_layout
 PROMPT_TYPES: tuple[str, ...] = ("plain", "space", "task", "task_space")
 #: beyond the paper: the space / task_space wording with the table-aware page text
 TABLE_PROMPT_TYPES: tuple[str, ...] = ("table", "task_table")
+#: beyond the paper: the table / task_table wording with only the lines that best match the question
+FOCUS_PROMPT_TYPES: tuple[str, ...] = ("focus", "task_focus")
 #: every prompt type a configuration may name
-ALL_PROMPT_TYPES: tuple[str, ...] = PROMPT_TYPES + TABLE_PROMPT_TYPES
+ALL_PROMPT_TYPES: tuple[str, ...] = PROMPT_TYPES + TABLE_PROMPT_TYPES + FOCUS_PROMPT_TYPES
 
 #: Names of the same prompt types in the released LATIN-Prompt / DistilDoc scripts.
 RELEASED_PROMPT_NAMES: dict[str, str] = {
@@ -89,13 +96,30 @@ PLAIN_TEMPLATE = (
 PLAIN_LINE_SEPARATOR = " "
 
 
-def document_text(prompt_type: str, page: OcrPage) -> str:
+def document_text(prompt_type: str, page: OcrPage, question: str | None = None) -> str:
+    """The page text of a prompt type; the focus types need the `question`."""
     _check(prompt_type)
     if prompt_type in ("space", "task_space"):
         return space_layout(page)
     if prompt_type in TABLE_PROMPT_TYPES:
         return table_layout(page)
+    if prompt_type in FOCUS_PROMPT_TYPES:
+        return focused_page(page, _question_for(prompt_type, question))[0]
     return plain_text(page, sep=PLAIN_LINE_SEPARATOR)
+
+
+def focused_page(page: OcrPage, question: str, k: int | None = None) -> tuple[str, tuple[str, ...] | None]:
+    """The focus prompt types' page text (the `k` lines of the table-aware text that best match
+    `question`; default :data:`distildoc.docvqa.focus.FOCUS_LINES`, read at call time) and the OCR words of
+    those lines in their order, the answer vocabulary of extractive decoding. When no line matches, the
+    whole table-aware text and None (the page's own words)."""
+    text, keep = focus.focus_text(table_layout(page), question, focus.FOCUS_LINES if k is None else k)
+    if keep is None:
+        return text, None
+    ocr = {w for w in page.words if not is_tag(w)}
+    # header words with a colon ("1987:") and the separators ("|") of table rows are not OCR words
+    words = tuple(w for w in text.split() if w in ocr)
+    return text, (words or None)
 
 
 def build_prompt(prompt_type: str, page: OcrPage, question: str, explain_tags: bool = False) -> str:
@@ -105,7 +129,8 @@ def build_prompt(prompt_type: str, page: OcrPage, question: str, explain_tags: b
     preamble = (TASK_PREAMBLE if task else "") + (DLA_TAG_EXPLANATION if explain_tags else "")
     template = TASK_TEMPLATE if task else PLAIN_TEMPLATE
     # Braces inside the document or question are safe: str.format does not re-parse substituted values.
-    return template.format(preamble=preamble, document=document_text(prompt_type, page), question=question)
+    return template.format(preamble=preamble, document=document_text(prompt_type, page, question),
+                           question=question)
 
 
 def to_chat_messages(prompt: str, system: str | None = None) -> list[dict[str, str]]:
@@ -116,6 +141,12 @@ def to_chat_messages(prompt: str, system: str | None = None) -> list[dict[str, s
     messages = [] if system is None else [{"role": "system", "content": system}]
     messages.append({"role": "user", "content": prompt})
     return messages
+
+
+def _question_for(prompt_type: str, question: str | None) -> str:
+    if question is None:
+        raise ValueError(f"prompt type {prompt_type!r} keeps the lines that match the question: pass question=")
+    return question
 
 
 def _check(prompt_type: str) -> None:

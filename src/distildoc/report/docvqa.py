@@ -37,8 +37,11 @@ TYPE_ORDER: tuple[str, ...] = ("figure/diagram", "form", "table/list", "layout",
 TYPE_TITLES: dict[str, str] = {"figure/diagram": "Figure/Diagram", "form": "Form", "table/list": "Table/List",
                                "layout": "Layout", "free_text": "Free text", "image/photo": "Image/Photo",
                                "handwritten": "Handwritten", "yes/no": "Yes/No", "others": "Others"}
-PROMPT_ORDER: tuple[str, ...] = ("plain", "space", "task", "task_space")
-PROMPT_TITLES: dict[str, str] = {"plain": "Plain", "space": "Space", "task": "Task", "task_space": "Task+Space"}
+#: the paper's four prompt types, then the ones beyond the paper (distildoc.docvqa.prompts.ALL_PROMPT_TYPES)
+PROMPT_ORDER: tuple[str, ...] = ("plain", "space", "task", "task_space", "table", "task_table", "focus", "task_focus")
+PROMPT_TITLES: dict[str, str] = {"plain": "Plain", "space": "Space", "task": "Task", "task_space": "Task+Space",
+                                 "table": "Table", "task_table": "Task+Table", "focus": "Focus",
+                                 "task_focus": "Task+Focus"}
 #: Table 3's row order of the layout models (supervised teachers, students, distilled students)
 DLA_ORDER: tuple[str, ...] = (DLA_NONE, "none__ViT-B-FPN__supervised", "none__R101-FPN__supervised",
                               "none__ViT-T-FPN__supervised", "none__R50-FPN__supervised",
