@@ -69,10 +69,11 @@ def bm25_scores(lines: Sequence[str], query: str, k1: float = 1.5, b: float = 0.
         return [0.0] * len(lines)
     avgdl = sum(lengths) / n
     df = Counter(t for d in docs for t in d)
+    query_terms = list(dict.fromkeys(terms(query)))
     scores = []
     for doc, length in zip(docs, lengths):
         s = 0.0
-        for t in dict.fromkeys(terms(query)):
+        for t in query_terms:
             f = doc.get(t, 0)
             if f:
                 idf = math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5))

@@ -124,13 +124,17 @@ def focused_page(page: OcrPage, question: str, k: int | None = None) -> tuple[st
 
 def build_prompt(prompt_type: str, page: OcrPage, question: str, explain_tags: bool = False) -> str:
     """The raw-text prompt for one question on one (optionally DLA-enriched) page."""
+    return format_prompt(prompt_type, document_text(prompt_type, page, question), question, explain_tags)
+
+
+def format_prompt(prompt_type: str, document: str, question: str, explain_tags: bool = False) -> str:
+    """The prompt type's template around an already built page text (:func:`document_text`)."""
     _check(prompt_type)
     task = prompt_type.startswith("task")
     preamble = (TASK_PREAMBLE if task else "") + (DLA_TAG_EXPLANATION if explain_tags else "")
     template = TASK_TEMPLATE if task else PLAIN_TEMPLATE
     # Braces inside the document or question are safe: str.format does not re-parse substituted values.
-    return template.format(preamble=preamble, document=document_text(prompt_type, page, question),
-                           question=question)
+    return template.format(preamble=preamble, document=document, question=question)
 
 
 def to_chat_messages(prompt: str, system: str | None = None) -> list[dict[str, str]]:

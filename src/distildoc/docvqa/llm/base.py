@@ -37,7 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from distildoc.data.ocr import OcrPage
 from distildoc.docvqa.enrich import is_tag
-from distildoc.docvqa.prompts import FOCUS_PROMPT_TYPES, build_prompt, document_text, focused_page
+from distildoc.docvqa.prompts import FOCUS_PROMPT_TYPES, document_text, focused_page, format_prompt
 
 POSTPROCESS: tuple[str, ...] = ("none", "first_line")
 
@@ -132,15 +132,18 @@ def prompt_parts(prompt_type: str, page: OcrPage, question: str, explain_tags: b
     are the page's OCR words without layout tags (the answer vocabulary of extractive decoding; for the focus
     prompt types, the OCR words of the lines kept), ``parts.question`` is `question`.
     """
-    full = build_prompt(prompt_type, page, question, explain_tags=explain_tags)
-    doc = document_text(prompt_type, page, question)
+    words = page_words(page)
+    if prompt_type in FOCUS_PROMPT_TYPES:
+        doc, focus_words = focused_page(page, question)
+        words = focus_words or words
+    else:
+        doc = document_text(prompt_type, page, question)
+    # the page text is built once: the focus types' BM25 and every table detection are not repeated
+    full = format_prompt(prompt_type, doc, question, explain_tags=explain_tags)
     start = full.find(_DOCUMENT_HEADER)
     if start < 0 or full[start + len(_DOCUMENT_HEADER):start + len(_DOCUMENT_HEADER) + len(doc)] != doc:
         raise ValueError(f"prompt type {prompt_type!r}: cannot locate the document text in the prompt")
     start += len(_DOCUMENT_HEADER)
-    words = page_words(page)
-    if prompt_type in FOCUS_PROMPT_TYPES:
-        words = focused_page(page, question)[1] or words
     parts = PromptParts(full[:start], doc, full[start + len(doc):], words, question)
     assert parts.text == full
     return parts
