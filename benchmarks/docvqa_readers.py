@@ -22,7 +22,7 @@ Decodings: ``free`` / ``extractive`` (the reader option ``decoding``), each opti
 joined with ``+``: ``noecho`` (``exclude_question_spans: true``: no answer that only repeats the question),
 ``beam<N>`` (``num_beams: N``, length-normalised beam search). The label is the CSV's ``decoding`` column.
 
-Each reader is loaded once (the pipeline's settings: ``dtype: bfloat16``, ``postprocess: first_line``,
+Each reader is loaded once (the pipeline's settings: ``dtype: float32`` (``--dtype``), ``postprocess: first_line``,
 greedy) and its decoding / chat-template switched between runs. Writes ``<out-dir>/<set>.csv`` (one row per
 reader x template x decoding x prompt: ANLS, questions, failures, truncations, questions/s of the
 generation, ANLS per question type as JSON), ``<set>.md`` (ANLS x 100 per prompt type) and ``<set>_predictions.jsonl`` (every answer);
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--dtype", default="float32", help="the pipeline's (docs/docvqa.md \"bf16 against float32\")")
     ap.add_argument("--focus-lines", type=int, default=None,
                     help="lines the focus / task_focus prompt types keep (default: distildoc.docvqa.focus.FOCUS_LINES)")
     ap.add_argument("--out-dir", default=str(ROOT / "results" / "benchmarks" / "docvqa_readers"))

@@ -187,7 +187,7 @@ def test_answer_page_library_function(shared_reader, page) -> None:
 
 @pytest.mark.slow
 def test_console_entry_point_loads_the_embedded_reader(page) -> None:
-    """`python -m distildoc.cli ask` end to end: its own SmolLM2 load (bfloat16, first_line)."""
+    """`python -m distildoc.cli ask` end to end: its own SmolLM2 load (float32, first_line)."""
     _need_tools()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     res = subprocess.run([sys.executable, "-m", "distildoc.cli", "ask", str(page), "-q", QUESTION, "--json",

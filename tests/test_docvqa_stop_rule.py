@@ -166,3 +166,24 @@ def test_finish_reasons_say_what_stopped_each_answer(reader) -> None:
         reader.generation_kwargs["max_new_tokens"] = old_max
     assert again.raw_text == first.raw_text and again.completion_tokens == first.completion_tokens
     assert again.finish_reason == "stop"
+
+
+def test_the_stop_rule_benchmark_reads_each_continuation_with_the_old_and_the_new_rule() -> None:
+    """`benchmarks/docvqa_stop_rule.py`'s "before" is the pre-812323f ``first_line`` (first non-empty line);
+    on the recorded continuations it differs from today's rule only where a lead-in opened the first line."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "docvqa_stop_rule.py"
+    spec = importlib.util.spec_from_file_location("docvqa_stop_rule", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.first_nonempty_line(" The answer is:\n 104905\n") == "The answer is:"
+    assert bench.first_nonempty_line("\n\n  \n") == ""
+    changed = 0
+    for raw, answer in RECORDED:
+        old = bench.first_nonempty_line(raw)
+        if old != answer:
+            changed += 1
+            assert strip_lead_in(old) in ("", answer), (raw, old)
+    assert changed == 7  # every recorded continuation that opens with a lead-in

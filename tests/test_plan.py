@@ -199,6 +199,18 @@ def test_docvqa_cells_and_files() -> None:
     assert dv.realfixture_inputs()["model"] == "results/default/dla/models/none__R101-FPN__supervised/model.pt"
 
 
+@pytest.mark.parametrize("name", ["smoke", "default"])
+def test_ask_reads_with_the_pipeline_reader_settings(name: str) -> None:
+    """`distildoc ask` answers as the embedded presets' DocVQA stage does: its SmolLM2 defaults are the
+    presets' reader options (dtype, post-processing), and the extractive reader differs only in its decoding."""
+    from distildoc.docvqa.ask import READER_DEFAULTS
+
+    dv = _cfg(name)["docvqa"]
+    assert dv["reader"]["backend"] == "smollm2" and dv["reader"]["options"] == READER_DEFAULTS["smollm2"]
+    for extra in dv["extra_readers"]:
+        assert {k: v for k, v in extra["options"].items() if k != "decoding"} == READER_DEFAULTS[extra["backend"]]
+
+
 def test_further_readers_answer_the_no_layout_prompts() -> None:
     """`docvqa.extra_readers` (Table 16's reader dimension): default and smoke add the default reader with extractive
     decoding, one job on the first dataset with the no-layout prompts; paper adds none."""
@@ -208,7 +220,7 @@ def test_further_readers_answer_the_no_layout_prompts() -> None:
         f"results/default/docvqa/synthetic/readers/smollm2-extractive/runs/none/{p}/metrics.json"
         for p in ("plain", "space", "task", "task_space", "task_focus")]
     view = dv.cfg.reader_view("smollm2-extractive")
-    assert view["reader"] == {"backend": "smollm2", "options": {"dtype": "bfloat16", "postprocess": "first_line",
+    assert view["reader"] == {"backend": "smollm2", "options": {"dtype": "float32", "postprocess": "first_line",
                                                                "decoding": "extractive"}}
     assert view["dla_prompts"] == [] and {k: v for k, v in view.items() if k not in ("reader", "dla_prompts")} == \
         {k: v for k, v in dv.run_view().items() if k not in ("reader", "dla_prompts")}
@@ -258,7 +270,7 @@ def test_docvqa_settings_reach_no_training_job() -> None:
     base = _cfg("default")
     changed = copy.deepcopy(base)
     changed["docvqa"]["max_questions"] += 1
-    changed["docvqa"]["reader"]["options"]["dtype"] = "float32"
+    changed["docvqa"]["reader"]["options"]["dtype"] = "bfloat16"
     changed["docvqa"]["table4_dla_model"] = "none__R50-FPN__supervised"
     a, b = _plan(base), _plan(changed)
     for ds, teacher in a.dic.teachers():
