@@ -50,6 +50,16 @@ FIELDS = ["set", "reader", "template", "decoding", "prompt", "anls", "n_question
           "mean_prompt_tokens", "questions_per_s", "load_seconds", "anls_by_type"]
 
 
+def add_set_arguments(ap: argparse.ArgumentParser) -> None:
+    """The question-set arguments that :func:`load_set` reads (also used by ``docvqa_stop_rule.py``)."""
+    ap.add_argument("set", choices=["fixture", "synthetic"])
+    ap.add_argument("--fixture", default=str(ROOT.parent / "shared" / "realdata" / "docvqa"))
+    ap.add_argument("--questions")
+    ap.add_argument("--ocr")
+    ap.add_argument("--ocr-source", default="synthetic")
+    ap.add_argument("--tesseract-config", default="--psm 3 --oem 1")
+
+
 def load_set(args) -> tuple[list[dict], dict]:
     from distildoc.docvqa.ocr import load_ocr
 
@@ -106,12 +116,7 @@ def markdown(rows: list[dict], prompts: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("set", choices=["fixture", "synthetic"])
-    ap.add_argument("--fixture", default=str(ROOT.parent / "shared" / "realdata" / "docvqa"))
-    ap.add_argument("--questions")
-    ap.add_argument("--ocr")
-    ap.add_argument("--ocr-source", default="synthetic")
-    ap.add_argument("--tesseract-config", default="--psm 3 --oem 1")
+    add_set_arguments(ap)
     ap.add_argument("--readers", default="smollm2,gemma3")
     ap.add_argument("--decodings", default="free,extractive")
     ap.add_argument("--prompts", default="plain,space,task,task_space")

@@ -21,7 +21,7 @@ this is what either reader would have answered. Free generation only (extractive
 
 Writes ``<out-dir>/<set>_<template>.csv`` (one row per prompt: ANLS before / after, answers that differ, answers the old
 rule lost to a lead-in line) and ``<set>_<template>_answers.jsonl`` (both answers of every question); prints a Markdown
-table. Question sets as ``benchmarks/docvqa_readers.py`` (its ``load_set``).
+table. Question sets as ``benchmarks/docvqa_readers.py`` (its ``add_set_arguments`` / ``load_set``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docvqa_readers import ROOT, load_set  # noqa: E402
+from docvqa_readers import ROOT, add_set_arguments, load_set  # noqa: E402
 
 FIELDS = ["set", "template", "prompt", "dtype", "n_questions", "anls_before", "anls_after", "n_changed", "n_lead_in_lost"]
 
@@ -53,12 +53,7 @@ def first_nonempty_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("set", choices=["fixture", "synthetic"])
-    ap.add_argument("--fixture", default=str(ROOT.parent / "shared" / "realdata" / "docvqa"))
-    ap.add_argument("--questions")
-    ap.add_argument("--ocr")
-    ap.add_argument("--ocr-source", default="synthetic")
-    ap.add_argument("--tesseract-config", default="--psm 3 --oem 1")
+    add_set_arguments(ap)
     ap.add_argument("--reader", default="smollm2")
     ap.add_argument("--prompts", default="plain,space,task,task_space")
     ap.add_argument("--template", choices=["raw", "chat"], default="raw", help="raw: the pipeline's (the paper's)")
