@@ -113,6 +113,24 @@ def simkd_export(vit_runs, tmp_path_factory) -> tuple[Path, dict]:
     return out, rec
 
 
+def test_ort_session_threads(tmp_path: Path, monkeypatch) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert ort_session(path).get_session_options().intra_op_num_threads == 2   # the job's threads
+    session = ort_session(path, threads=1)                                       # explicit: the deployment timing's
+    assert session.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_array_equal(session.run(None, {"x": np.array([-1.0, 2.0], np.float32)})[0], [0.0, 2.0])
+    with pytest.raises(ValueError, match="threads"):
+        ort_session(path, threads=0)
+
+
 def test_preprocessing_equals_the_training_decode(realdata: Path) -> None:
     """classifier_input on a PIL page == rvlcdip.load_image (the split decode) + TensorSplit.batch, exactly."""
     from PIL import Image

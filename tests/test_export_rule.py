@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from distildoc.config import load_preset
 from distildoc.export.deploy import (EXPORT_DEFAULTS, classifier_batches, deploy_caption, deploy_table,
                                      dic_export_runs, dla_export_models, export_files, export_settings,
-                                     interleaved_throughput, model_record, target_summary, timing_groups,
+                                     model_record, target_summary, throughput_in_rounds, timing_groups,
                                      write_deploy_table)
 from distildoc.settings import DicConfig, DlaConfig
 
@@ -185,21 +186,60 @@ def test_model_record_reads_parity_and_metrics(tmp_path: Path) -> None:
     assert drec["variants"]["onnx_fp32"]["value"] == 0.42
 
 
-def test_interleaved_throughput_takes_turns() -> None:
+def test_throughput_in_rounds_times_blocks_in_rotating_order() -> None:
     calls = []
     runners = {name: (lambda batch, name=name: calls.append((name, int(batch[0])))) for name in ("a", "b", "c")}
     batches = [np.array([k]) for k in range(3)]
-    res = interleaved_throughput(runners, batches, batch_size=4, warmup=1, iters=2, rounds=3)
+    res = throughput_in_rounds(runners, batches, batch_size=4, warmup=1, iters=2, rounds=3)
     assert set(res) == {"a", "b", "c"}
     assert all(len(r["images_per_second_rounds"]) == 3 and r["images_per_second"] > 0 for r in res.values())
-    assert len(calls) == 3 * (1 + 2 * 3)
-    # every call goes through a, b, c in turn on the same batch, batches cycled
-    for k in range(0, len(calls), 3):
-        assert [c[0] for c in calls[k:k + 3]] == ["a", "b", "c"] and len({c[1] for c in calls[k:k + 3]}) == 1
-    assert [calls[k][1] for k in range(0, len(calls), 3)] == [0, 1, 2, 0, 1, 2, 0]
+    # per round and runner a block: 1 untimed call, then 2 timed ones, batches cycled from the first
+    assert len(calls) == 3 * 3 * (1 + 2)
+    blocks = [calls[k:k + 3] for k in range(0, len(calls), 3)]
+    assert all(len({c[0] for c in blk}) == 1 and [c[1] for c in blk] == [0, 0, 1] for blk in blocks)
+    # the order rotates by one each round
+    assert [blk[0][0] for blk in blocks] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    with pytest.raises(ValueError, match="no input batches"):
+        throughput_in_rounds(runners, [], batch_size=4)
     pages = np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
     chunks = classifier_batches(pages, 4)
     assert [c[:, 0, 0, 0].tolist() for c in chunks] == [[0, 1, 2, 3], [4, 0, 1, 2]]
+
+
+def test_throughput_in_rounds_measures_each_block() -> None:
+    # a runner that takes 4x as long per call gets a quarter of the images/s, whatever the order
+    runners = {"fast": lambda b: time.sleep(0.002), "slow": lambda b: time.sleep(0.008)}
+    res = throughput_in_rounds(runners, [0], batch_size=8, warmup=0, iters=5, rounds=3)
+    ratio = res["fast"]["images_per_second"] / res["slow"]["images_per_second"]
+    assert 2.5 < ratio < 4.5
+    assert 8 * 5 / (5 * 0.008) * 0.5 < res["slow"]["images_per_second"] <= 8 * 5 / (5 * 0.008)
+
+
+def test_measure_deploy_times_at_the_configured_threads(monkeypatch) -> None:
+    import torch
+
+    from distildoc.export import deploy
+
+    seen = []
+
+    def fake_runners(entry, threads):
+        seen.append((entry["id"], threads, torch.get_num_threads()))
+        return {"onnx_fp32": lambda x: None}
+
+    monkeypatch.setattr(deploy, "_classifier_runners", fake_runners)
+    before = torch.get_num_threads()
+    entries = [{"id": T, "task": "dic", "role": "teacher", "teacher": None, "dataset": "rvl"},
+               {"id": S_GOOD, "task": "dic", "role": "student", "teacher": T, "dataset": "rvl"}]
+    pages = np.zeros((4, 3, 2, 2), dtype=np.float32)
+    out = deploy.measure_deploy(entries, {"threads": 1, "iters": 1, "rounds": 1, "batch_sizes": [2]},
+                                classifier_pages=pages)
+    assert seen == [(T, 1, 1), (S_GOOD, 1, 1)]
+    assert torch.get_num_threads() == before
+    assert {(r["id"], r["variant"], r["batch_size"]) for r in out} == {(T, "onnx_fp32", 2), (S_GOOD, "onnx_fp32", 2)}
+    assert "1 thread(s)" in deploy.timing_note({"threads": 1})
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="export.threads"):
+            export_settings({"threads": bad})
 
 
 def test_timing_groups_pair_students_with_their_teacher() -> None:

@@ -123,7 +123,7 @@ rule export_deploy:
         f"{LOGS}/export/deploy.log",
     benchmark:
         f"{LOGS}/benchmarks/export_deploy/deploy.tsv"
-    # all cores: nothing else runs while the models are timed (torch and onnxruntime use this many threads)
+    # all cores: nothing else runs while the models are timed (they run with export.threads intra-op threads)
     threads: workflow.cores
     conda:
         ENV

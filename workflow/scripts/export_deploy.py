@@ -2,8 +2,6 @@
 ONNX fp32 and ONNX int8, timed side by side (distildoc.export.deploy), with accuracy / mAP, the fraction of
 its teacher's it keeps, speed-ups and the issue's targets."""
 
-import torch
-
 from distildoc.data.tensors import load_split
 from distildoc.export.deploy import deploy_table, measure_deploy, model_record, timing_note, write_deploy_table
 from distildoc.train.dla import efficiency_pages
@@ -22,7 +20,7 @@ if "dic" in tasks:
 if "dla" in tasks:
     detector_pages, _ = efficiency_pages(inp.pages, p.images_root, n)
 timings = measure_deploy(entries, timing, classifier_pages=classifier_pages, detector_pages=detector_pages)
-note = timing_note(timing, torch.get_num_threads())
+note = timing_note(timing)
 write_json(out.timings, {"note": note, "settings": timing, "timings": timings})
 df = deploy_table([model_record(e) for e in entries], timings, timing["batch_sizes"])
 write_deploy_table(df, out.csv[: -len(".csv")], note, timing["batch_sizes"])

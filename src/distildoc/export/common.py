@@ -19,14 +19,18 @@ PARITY_FORMAT = "distildoc-export-parity/v1"
 OPSET = 17
 
 
-def ort_session(path: str | os.PathLike):
-    """A CPU onnxruntime session; its intra-op threads follow ``OMP_NUM_THREADS`` when set (else
-    onnxruntime's default), and its warnings are silenced (severity >= error only)."""
+def ort_session(path: str | os.PathLike, threads: int | None = None):
+    """A CPU onnxruntime session; its intra-op threads are `threads` when given, else ``OMP_NUM_THREADS`` when
+    set (else onnxruntime's default), and its warnings are silenced (severity >= error only)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else None
+    elif int(threads) < 1:
+        raise ValueError(f"ort_session: threads must be >= 1, got {threads}")
+    if threads is not None:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
     opts.log_severity_level = 3

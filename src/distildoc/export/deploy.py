@@ -3,13 +3,15 @@ int8, next to its accuracy (or mAP), the fraction of its teacher's it keeps and 
 
 Used by the Snakemake job ``export_deploy`` (``snakemake --cores 2 export``; docs/deploy.md):
 
-* :func:`measure_deploy` times the models. Like the layout efficiency measurement
-  (:func:`distildoc.evaluate.detection.measure_efficiency`), the models **take turns**: every timed call (one
-  batch) is run through each model and variant in turn, so all see the same pages under the same (drifting)
-  CPU conditions, and each of ``rounds`` rounds gives a model ``iters × batch / its summed time`` images/s; the
-  **median** round is reported. To bound memory, the models are timed in groups, one teacher with the students
-  compared against it (a group is loaded, timed at every batch size, and released before the next): speed-ups
-  are always between models timed side by side.
+* :func:`measure_deploy` times the models **in rounds** (:func:`throughput_in_rounds`): in each round every model
+  and variant in turn runs a block of ``iters`` batches after ``warmup`` untimed ones, the order rotated each
+  round, and the **median** round is reported. All run with ``threads`` intra-op threads: 1 by default, the
+  per-core throughput. Models taking turns call by call at 2 threads (the scheme until Dec 8 2026) slowed each
+  other down: a session's worker threads keep spinning after its call on the cores the next model needs, which
+  halved the small models' images/s (benchmarks/deploy_threads.py, docs/deploy.md "Timing threads"). To bound
+  memory, the models are timed in groups, one teacher with the students compared against it (a group is loaded,
+  timed at every batch size, and released before the next): speed-ups are always between models timed side by
+  side.
 * :func:`model_record` reads what an export folder says about a model's quality: per variant the test accuracy
   of ``parity.json`` (classifiers), or the PyTorch model's bbox mAP (detectors: the ONNX graph is not
   re-evaluated, see its parity.json).
@@ -47,9 +49,13 @@ EXPORT_DEFAULTS: dict[str, Any] = {
     "parity_pages": 2000,   # test pages the parity check and the per-variant accuracy run on (null: all)
     "batch_sizes": [1, 32],  # classifiers are timed at each; detectors take one page at a time (batch 1)
     "pages": 64,            # test / evaluation pages the timing cycles through
-    "warmup": 1,            # untimed calls per model and variant before the rounds
-    "iters": 5,             # timed calls (batches) per model, variant and round
+    "warmup": 1,            # untimed calls before each block of timed ones (a model and variant in a round)
+    "iters": 5,             # timed calls (batches) in a row per model, variant and round
     "rounds": 3,            # the median round is reported
+    # intra-op threads of torch and onnxruntime while timing: 1, the per-core throughput. With 2, the worker threads
+    # of the model that just ran keep spinning (onnxruntime's pool, torch's OpenMP) on the cores the next one needs
+    # (benchmarks/deploy_threads.py, docs/deploy.md "Timing threads")
+    "threads": 1,
 }
 VARIANTS = ("torch_fp32", "onnx_fp32", "onnx_int8")
 VARIANT_LABELS = {"torch_fp32": "PyTorch fp32", "onnx_fp32": "ONNX fp32", "onnx_int8": "ONNX int8"}
@@ -62,7 +68,10 @@ def export_settings(section: Mapping[str, Any] | None) -> dict[str, Any]:
     unknown = set(section or {}) - set(EXPORT_DEFAULTS)
     if unknown:
         raise ValueError(f"export: unknown key(s) {sorted(unknown)}; allowed: {sorted(EXPORT_DEFAULTS)}")
-    return {**EXPORT_DEFAULTS, **dict(section or {})}
+    cfg = {**EXPORT_DEFAULTS, **dict(section or {})}
+    if not isinstance(cfg["threads"], int) or isinstance(cfg["threads"], bool) or cfg["threads"] < 1:
+        raise ValueError(f"export.threads: a whole number >= 1 expected, got {cfg['threads']!r}")
+    return cfg
 
 
 # ------------------------------------------------------------------------------------------------ what is exported
@@ -118,33 +127,28 @@ def dla_export_models(dla: DlaConfig) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------ timing
 
 
-def interleaved_throughput(runners: Mapping[Any, Callable[[Any], Any]], batches: Sequence[Any], batch_size: int,
-                           warmup: int = 1, iters: int = 5, rounds: int = 3) -> dict[Any, dict[str, Any]]:
-    """Images/s of several callables, measured in turns (the scheme of ``measure_efficiency``).
+def throughput_in_rounds(runners: Mapping[Any, Callable[[Any], Any]], batches: Sequence[Any], batch_size: int,
+                         warmup: int = 1, iters: int = 5, rounds: int = 3) -> dict[Any, dict[str, Any]]:
+    """Images/s of several callables, timed in rounds: in each round every runner in turn makes ``warmup``
+    untimed calls and then ``iters`` timed ones in a row (a block), the runners' order rotated by one each round.
 
-    Call ``k`` feeds ``batches[k % len(batches)]`` (each ``batch_size`` images) to every runner in turn; after
-    ``warmup`` untimed calls, each of ``rounds`` rounds times ``iters`` calls, a runner's round is
-    ``iters × batch_size / its summed seconds``, and ``images_per_second`` is the median round (all rounds in
-    ``images_per_second_rounds``)."""
+    Call ``k`` of a block feeds ``batches[k % len(batches)]`` (each ``batch_size`` images). A runner's round is
+    ``iters × batch_size / the block's seconds``; ``images_per_second`` is the median round (all rounds in
+    ``images_per_second_rounds``). Blocks keep a model's caches warm, as when it serves alone; the rounds spread
+    slow machine spells over all runners (the order rotates, so none is always first after another)."""
     if not batches:
-        raise ValueError("interleaved_throughput: no input batches")
-    spent_rounds: dict[Any, list[float]] = {name: [] for name in runners}
-    call = 0
-    for _ in range(max(0, warmup)):
-        for fn in runners.values():
-            fn(batches[call % len(batches)])
-        call += 1
-    for _ in range(max(1, rounds)):
-        spent = dict.fromkeys(runners, 0.0)
-        for _ in range(max(1, iters)):
-            batch = batches[call % len(batches)]
-            call += 1
-            for name, fn in runners.items():
-                t0 = time.perf_counter()
-                fn(batch)
-                spent[name] += time.perf_counter() - t0
-        for name, seconds in spent.items():
-            spent_rounds[name].append(max(1, iters) * batch_size / max(seconds, 1e-12))
+        raise ValueError("throughput_in_rounds: no input batches")
+    names = list(runners)
+    spent_rounds: dict[Any, list[float]] = {name: [] for name in names}
+    for r in range(max(1, rounds)):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = runners[name]
+            for k in range(max(0, warmup)):
+                fn(batches[k % len(batches)])
+            t0 = time.perf_counter()
+            for k in range(max(1, iters)):
+                fn(batches[k % len(batches)])
+            spent_rounds[name].append(max(1, iters) * batch_size / max(time.perf_counter() - t0, 1e-12))
     return {name: {"images_per_second": float(np.median(r)), "images_per_second_rounds": r}
             for name, r in spent_rounds.items()}
 
@@ -160,7 +164,7 @@ def classifier_batches(pages: np.ndarray, batch_size: int) -> list[np.ndarray]:
             for k in range(count)]
 
 
-def _classifier_runners(entry: Mapping[str, Any]) -> dict[str, Callable[[np.ndarray], Any]]:
+def _classifier_runners(entry: Mapping[str, Any], threads: int) -> dict[str, Callable[[np.ndarray], Any]]:
     import torch
 
     from .classifier import INPUT_NAME, load_deployed
@@ -176,12 +180,12 @@ def _classifier_runners(entry: Mapping[str, Any]) -> dict[str, Callable[[np.ndar
     for variant, name in (("onnx_fp32", "model.onnx"), ("onnx_int8", "model.int8.onnx")):
         path = Path(entry["export"]) / name
         if path.is_file():
-            session = ort_session(path)
+            session = ort_session(path, threads)
             runners[variant] = lambda x, s=session: s.run(None, {INPUT_NAME: x})
     return runners
 
 
-def _detector_runners(entry: Mapping[str, Any]) -> dict[str, Callable[[Any], Any]]:
+def _detector_runners(entry: Mapping[str, Any], threads: int) -> dict[str, Callable[[Any], Any]]:
     import torch
 
     from ..train.dla import load_detector
@@ -195,7 +199,7 @@ def _detector_runners(entry: Mapping[str, Any]) -> dict[str, Callable[[Any], Any
         with torch.inference_mode():
             return wrapper(page[0])
 
-    session = ort_session(Path(entry["export"]) / "model.onnx")
+    session = ort_session(Path(entry["export"]) / "model.onnx", threads)
     return {"torch_fp32": torch_run, "onnx_fp32": lambda page, s=session: s.run(None, {INPUT_NAME: page[1]})}
 
 
@@ -217,9 +221,21 @@ def measure_deploy(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, 
     (run / model folder), ``export`` (export folder)) and variant, at every batch size of `settings`
     (classifiers; detectors at batch 1 only). `classifier_pages`: preprocessed test pages (N×3×S×S float32);
     `detector_pages`: evaluation pages (3×H×W float32 tensors in [0, 1]). One record per (model, variant,
-    batch size)."""
+    batch size). torch and onnxruntime run with ``settings["threads"]`` intra-op threads (torch's restored after)."""
+    import torch
+
     cfg = export_settings(settings)
-    n = int(cfg["pages"])
+    n, threads = int(cfg["pages"]), int(cfg["threads"])
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _measure_groups(entries, cfg, n, threads, classifier_pages, detector_pages)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _measure_groups(entries: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any], n: int, threads: int,
+                    classifier_pages: np.ndarray | None, detector_pages: Sequence[Any] | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for group in timing_groups(entries):
         names = ", ".join(e["id"] for e in group)
@@ -227,7 +243,7 @@ def measure_deploy(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, 
         tasks = set()
         for e in group:
             load = _classifier_runners if e["task"] == "dic" else _detector_runners
-            for variant, fn in load(e).items():
+            for variant, fn in load(e, threads).items():
                 runners[e["id"], variant] = fn
             tasks.add(e["task"])
         for task in sorted(tasks):
@@ -245,8 +261,8 @@ def measure_deploy(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, 
                                for p in pool])]
             for batch, batches in plans:
                 log.info("timing %d model variant(s) at batch %d, side by side: %s", len(own), batch, names)
-                res = interleaved_throughput(own, batches, int(batch), warmup=int(cfg["warmup"]),
-                                             iters=int(cfg["iters"]), rounds=int(cfg["rounds"]))
+                res = throughput_in_rounds(own, batches, int(batch), warmup=int(cfg["warmup"]),
+                                           iters=int(cfg["iters"]), rounds=int(cfg["rounds"]))
                 for (model_id, variant), rec in res.items():
                     out.append({"id": model_id, "variant": variant, "batch_size": int(batch), **rec})
                     log.info("%s %s batch %d: %.1f images/s (rounds %s)", model_id, variant, batch,
@@ -256,16 +272,12 @@ def measure_deploy(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, 
     return out
 
 
-def timing_note(settings: Mapping[str, Any], threads: int | None = None) -> str:
+def timing_note(settings: Mapping[str, Any]) -> str:
     cfg = export_settings(settings)
-    if threads is None:
-        import torch
-
-        threads = torch.get_num_threads()
-    return (f"images/s on the CPU with {threads} thread(s) (torch and onnxruntime intra-op), median of {cfg['rounds']} "
-            f"rounds of {cfg['iters']} batches per model and variant after {cfg['warmup']} warm-up batch(es); the "
-            f"models take turns batch by batch within each teacher's group (the teacher and the students compared "
-            f"with it), on the first {cfg['pages']} test pages (classifiers, batch sizes "
+    return (f"images/s on the CPU with {cfg['threads']} thread(s) (torch and onnxruntime intra-op), median of "
+            f"{cfg['rounds']} rounds; in each round every model and variant of a teacher's group (the teacher and the "
+            f"students compared with it) runs {cfg['iters']} batches in a row after {cfg['warmup']} warm-up batch(es), "
+            f"in turns, on the first {cfg['pages']} test pages (classifiers, batch sizes "
             f"{', '.join(map(str, cfg['batch_sizes']))}) or evaluation pages (detectors, batch 1, each page at its own "
             "size)")
 
