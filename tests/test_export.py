@@ -163,6 +163,38 @@ def test_simkd_export_files_and_fp32_parity(simkd_export, vit_runs) -> None:
     np.testing.assert_allclose(onnx_logits(ort_session(out / "model.onnx"), x), ref, rtol=0, atol=fp32_tol(ref))
 
 
+def test_deployment_timing_and_table_on_real_exports(vit_runs, simkd_export, tmp_path: Path) -> None:
+    """export_deploy's path on two real exports (ViT-B teacher, SimKD ViT-T student): every model, variant and
+    batch size timed at the configured threads, and the table's retained fraction from the exports' parity.json."""
+    from distildoc.export.deploy import deploy_table, measure_deploy, model_record, timing_note
+
+    texp = tmp_path / "teacher"
+    export_classifier(vit_runs["teacher"], texp, test_split=_split(48, 2), quantization="dynamic")
+    teacher = "teachers/rvl/ViT-B"
+    entries = [{"id": teacher, "task": "dic", "role": "teacher", "teacher": None, "dataset": "rvl",
+                "source": str(vit_runs["teacher"]), "export": str(texp)},
+               {"id": "runs/rvl/ViT-B__ViT-T__random__s0/simkd_cnn", "task": "dic", "role": "student",
+                "teacher": teacher, "dataset": "rvl", "source": str(vit_runs["student"]),
+                "export": str(simkd_export[0])}]
+    settings = {"batch_sizes": [1, 4], "pages": 8, "warmup": 1, "iters": 2, "rounds": 2, "threads": 1}
+    pages = _split(8, 3).batch(slice(0, 8))[0].contiguous().numpy()
+    before = torch.get_num_threads()
+    timings = measure_deploy(entries, settings, classifier_pages=pages)
+    assert torch.get_num_threads() == before
+    assert {(t["id"], t["variant"], t["batch_size"]) for t in timings} == {
+        (e["id"], v, b) for e in entries for v in ("torch_fp32", "onnx_fp32", "onnx_int8") for b in (1, 4)}
+    assert all(len(t["images_per_second_rounds"]) == 2 and t["images_per_second"] > 0 for t in timings)
+    df = deploy_table([model_record(e) for e in entries], timings, [1, 4]).set_index(["model", "variant"])
+    student = df.loc[(entries[1]["id"], "onnx_fp32")]
+    parity = json.loads((simkd_export[0] / "parity.json").read_text())
+    t_parity = json.loads((texp / "parity.json").read_text())
+    assert student["retained"] == pytest.approx(parity["metrics"]["onnx_fp32"]["accuracy"]
+                                                / t_parity["metrics"]["torch"]["accuracy"])
+    b4 = {t["id"]: t["images_per_second"] for t in timings if t["variant"] == "onnx_fp32" and t["batch_size"] == 4}
+    assert student["speedup_b4_vs_teacher"] == pytest.approx(b4[entries[1]["id"]] / b4[teacher])
+    assert timing_note(settings).startswith("images/s on the CPU with 1 thread(s)")
+
+
 def test_simkd_int8_drop_is_reported(simkd_export, capsys) -> None:
     _, rec = simkd_export
     q = rec["quantization"]
