@@ -51,41 +51,35 @@ def export_pair(folder: Path) -> dict[str, Path]:
     return paths
 
 
+def runner(path: Path, threads: int):
+    """A callable running one batch through the ONNX model at `path` (its session made once)."""
+    session = ort_session(path, threads)
+    feed = session.get_inputs()[0].name
+    return lambda x: session.run(None, {feed: x})
+
+
 def alone(paths: dict[str, Path], pages: np.ndarray, batch: int, threads: int, iters: int, rounds: int) -> dict[str, float]:
-    """Images/s of each model timed by itself (one session alive), median of `rounds` rounds of `iters` calls."""
-    out = {}
+    """Images/s of each model timed by itself (one session alive at a time)."""
     batches = classifier_batches(pages, batch)
-    for name, path in paths.items():
-        session = ort_session(path, threads)
-        feed = session.get_inputs()[0].name
-        session.run(None, {feed: batches[0]})
-        rounds_ips = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for k in range(iters):
-                session.run(None, {feed: batches[k % len(batches)]})
-            rounds_ips.append(iters * batch / (time.perf_counter() - t0))
-        out[name] = float(np.median(rounds_ips))
-        del session
-    return out
+    return {name: throughput_in_rounds({name: runner(path, threads)}, batches, batch, warmup=1, iters=iters,
+                                       rounds=rounds)[name]["images_per_second"] for name, path in paths.items()}
 
 
 def call_by_call(paths: dict[str, Path], pages: np.ndarray, batch: int, threads: int, iters: int,
                  rounds: int) -> dict[str, float]:
     """Images/s of the models taking turns batch by batch: each round, every timed batch goes through all of them
     in turn; a model's round is ``iters × batch / its summed seconds``; the median round."""
-    sessions = {name: ort_session(path, threads) for name, path in paths.items()}
-    feeds = {name: s.get_inputs()[0].name for name, s in sessions.items()}
+    runners = {name: runner(path, threads) for name, path in paths.items()}
     batches = classifier_batches(pages, batch)
-    for name, s in sessions.items():
-        s.run(None, {feeds[name]: batches[0]})
-    per_round: dict[str, list[float]] = {name: [] for name in sessions}
+    for fn in runners.values():
+        fn(batches[0])
+    per_round: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
-        spent = dict.fromkeys(sessions, 0.0)
+        spent = dict.fromkeys(runners, 0.0)
         for k in range(iters):
-            for name, s in sessions.items():
+            for name, fn in runners.items():
                 t0 = time.perf_counter()
-                s.run(None, {feeds[name]: batches[k % len(batches)]})
+                fn(batches[k % len(batches)])
                 spent[name] += time.perf_counter() - t0
         for name, sec in spent.items():
             per_round[name].append(iters * batch / sec)
@@ -94,8 +88,7 @@ def call_by_call(paths: dict[str, Path], pages: np.ndarray, batch: int, threads:
 
 def in_rounds(paths: dict[str, Path], pages: np.ndarray, batch: int, threads: int, iters: int, rounds: int) -> dict[str, float]:
     """Images/s as the deployment table measures them (:func:`distildoc.export.deploy.throughput_in_rounds`)."""
-    sessions = {name: ort_session(path, threads) for name, path in paths.items()}
-    runners = {name: (lambda x, s=s: s.run(None, {s.get_inputs()[0].name: x})) for name, s in sessions.items()}
+    runners = {name: runner(path, threads) for name, path in paths.items()}
     res = throughput_in_rounds(runners, classifier_batches(pages, batch), batch, warmup=1, iters=iters, rounds=rounds)
     return {name: r["images_per_second"] for name, r in res.items()}
 

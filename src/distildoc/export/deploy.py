@@ -225,17 +225,17 @@ def measure_deploy(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, 
     import torch
 
     cfg = export_settings(settings)
-    n, threads = int(cfg["pages"]), int(cfg["threads"])
     saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(cfg["threads"])
     try:
-        return _measure_groups(entries, cfg, n, threads, classifier_pages, detector_pages)
+        return _measure_groups(entries, cfg, classifier_pages, detector_pages)
     finally:
         torch.set_num_threads(saved)
 
 
-def _measure_groups(entries: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any], n: int, threads: int,
+def _measure_groups(entries: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any],
                     classifier_pages: np.ndarray | None, detector_pages: Sequence[Any] | None) -> list[dict[str, Any]]:
+    n, threads = int(cfg["pages"]), cfg["threads"]
     out: list[dict[str, Any]] = []
     for group in timing_groups(entries):
         names = ", ".join(e["id"] for e in group)
